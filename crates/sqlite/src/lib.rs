@@ -1,0 +1,374 @@
+//! SQLite plumbing shared by ledge's embedded drivers.
+//!
+//! Every embedded driver (KV, queues, durable-object storage, the vector index) keeps its state in a
+//! SQLite database in WAL mode opened through [`Database`]. A database has
+//!
+//! * **one writer thread** that owns the only write connection and applies *group commit*: it takes
+//!   every write job waiting in its channel, runs each inside its own savepoint of one transaction,
+//!   commits once, and only then answers the callers. A caller whose `write` returned `Ok` knows its
+//!   change is committed; a job that fails is rolled back alone, without disturbing the others.
+//! * **a pool of read connections**, used from blocking tasks, that see every committed write
+//!   (read-your-writes across the process).
+//!
+//! Durability: with [`Durability::Process`] (the default, `synchronous=NORMAL`) a committed write
+//! survives a crash of the process; with [`Durability::PowerLoss`] (`synchronous=FULL`) it also
+//! survives a power loss, at the price of one fsync per group commit.
+//!
+//! Invariant: no SQL leaves the drivers; this crate knows SQLite, not what the tables mean.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+pub use rusqlite;
+use rusqlite::{Connection, OpenFlags, Transaction};
+
+/// Errors from the SQLite layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite itself failed (constraint, I/O, corruption, …).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread or the pool is gone (the database was closed).
+    #[error("database {0} is closed")]
+    Closed(PathBuf),
+    /// Creating the database's directory failed.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How much a committed write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the process (WAL + `synchronous=NORMAL`).
+    #[default]
+    Process,
+    /// Survives a power loss too (WAL + `synchronous=FULL`: one fsync per group commit).
+    PowerLoss,
+}
+
+/// Options for [`Database::open`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub durability: Durability,
+    /// Read connections kept open (at least 1).
+    pub readers: usize,
+    /// Most write jobs folded into one transaction.
+    pub max_group: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { durability: Durability::Process, readers: 4, max_group: 512 }
+    }
+}
+
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> JobDone + Send>;
+/// What a job hands back to the writer: a way to deliver its result once the commit outcome is
+/// known, and whether the job itself failed (so its savepoint is rolled back).
+struct JobDone {
+    failed: bool,
+    deliver: Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Mutex<Vec<Connection>>,
+    options: Options,
+}
+
+/// A SQLite database with one group-committing writer and a pool of readers. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.inner.path).finish()
+    }
+}
+
+fn open_connection(path: &Path, durability: Durability, write: bool) -> rusqlite::Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if write {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if durability == Durability::PowerLoss { "FULL" } else { "NORMAL" },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    // Small page cache per connection: the memory budget is the whole process's.
+    conn.pragma_update(None, "cache_size", -2048)?; // KiB
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path`, then runs `schema` (idempotent DDL,
+    /// e.g. `CREATE TABLE IF NOT EXISTS …`) on the write connection before anything else.
+    pub fn open(path: impl AsRef<Path>, schema: &str, options: Options) -> Result<Database> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        }
+        let mut write_conn = open_connection(&path, options.durability, true)?;
+        write_conn.execute_batch(schema)?;
+        let mut readers = Vec::new();
+        for _ in 0..options.readers.max(1) {
+            readers.push(open_connection(&path, options.durability, false)?);
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        let max_group = options.max_group.max(1);
+        let name = format!("sqlite-writer:{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
+        thread::Builder::new()
+            .name(name)
+            .spawn(move || writer_loop(&mut write_conn, rx, max_group))
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        Ok(Database {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                readers: Mutex::new(readers),
+                options,
+            }),
+        })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `job` inside the writer's next group transaction and returns its result once the
+    /// transaction is committed. If `job` fails, only its own changes are rolled back.
+    pub async fn write<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(job, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.await.unwrap_or_else(|_| Err(Error::Closed(self.inner.path.clone()).into()))
+    }
+
+    /// Blocking form of [`Database::write`], for threads outside the async runtime.
+    pub fn write_blocking<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(job, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv().unwrap_or_else(|_| Err(Error::Closed(self.inner.path.clone()).into()))
+    }
+
+    fn submit<R, E, F>(&self, job: F, reply: impl FnOnce(Result<R, E>) + Send + 'static) -> Result<(), E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<R, E> + Send + 'static,
+    {
+        let path = self.inner.path.clone();
+        let boxed: Job = Box::new(move |txn| {
+            let outcome = job(txn);
+            let failed = outcome.is_err();
+            JobDone {
+                failed,
+                deliver: Box::new(move |commit_error| match (outcome, commit_error) {
+                    (Ok(_), Some(e)) => reply(Err(Error::Sqlite(clone_error(e, &path)).into())),
+                    (outcome, _) => reply(outcome),
+                }),
+            }
+        });
+        let guard = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(sender) => sender.send(boxed).map_err(|_| Error::Closed(self.inner.path.clone()).into()),
+            None => Err(Error::Closed(self.inner.path.clone()).into()),
+        }
+    }
+
+    /// Runs `f` on a read connection from the pool, on a blocking thread. Sees every write that
+    /// was committed before the call.
+    pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.read_blocking(f))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// Blocking form of [`Database::read`].
+    pub fn read_blocking<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        E: From<Error>,
+        F: FnOnce(&Connection) -> Result<R, E>,
+    {
+        let conn = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(&self.inner.path, self.inner.options.durability, false)
+                .map_err(Error::from)?,
+        };
+        let result = f(&conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.inner.options.readers.max(1) {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Stops accepting writes; jobs already queued still run. Reads keep working.
+    pub fn close(&self) {
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+fn clone_error(e: &rusqlite::Error, path: &Path) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => rusqlite::Error::SqliteFailure(*code, msg.clone()),
+        other => {
+            rusqlite::Error::InvalidPath(PathBuf::from(format!("{}: commit failed: {other}", path.display())))
+        }
+    }
+}
+
+fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, max_group: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_group {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let txn = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite writer cannot begin a transaction");
+                // Answer every job with the error by running none of them.
+                for job in jobs {
+                    drop(job);
+                }
+                continue;
+            }
+        };
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Err(e) = txn.execute_batch("SAVEPOINT job") {
+                tracing::error!(error = %e, "sqlite writer cannot open a savepoint");
+                continue;
+            }
+            let d = job(&txn);
+            let sql = if d.failed { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+            if let Err(e) = txn.execute_batch(sql) {
+                tracing::error!(error = %e, "sqlite writer cannot close a savepoint");
+            }
+            done.push(d);
+        }
+        let commit = txn.commit();
+        let err = commit.as_ref().err();
+        if let Some(e) = err {
+            tracing::error!(error = %e, "sqlite group commit failed");
+        }
+        for d in done {
+            (d.deliver)(err);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time unit of every embedded driver's tables.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_writes_are_visible_to_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("a.db"), SCHEMA, Options::default()).unwrap();
+        let mut handles = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            handles.push(tokio::spawn(async move {
+                db.write(move |t| -> Result<_> {
+                    Ok(t.execute("INSERT INTO t VALUES (?1, ?2)", (format!("k{i}"), i))?)
+                })
+                .await
+            }));
+        }
+        for h in handles {
+            assert_eq!(h.await.unwrap().unwrap(), 1);
+        }
+        let n: i64 = db
+            .read(|c| -> Result<i64> { Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?) })
+            .await
+            .unwrap();
+        assert_eq!(n, 200);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("a.db"), SCHEMA, Options::default()).unwrap();
+        db.write(|t| -> Result<_> { Ok(t.execute("INSERT INTO t VALUES ('a', 1)", [])?) }).await.unwrap();
+        let dup = db
+            .write(|t| -> Result<_> {
+                t.execute("INSERT INTO t VALUES ('b', 2)", [])?;
+                Ok(t.execute("INSERT INTO t VALUES ('a', 3)", [])?) // primary key violation
+            })
+            .await;
+        assert!(dup.is_err());
+        let keys: Vec<String> = db
+            .read(|c| -> Result<Vec<String>> {
+                let mut s = c.prepare("SELECT k FROM t ORDER BY k")?;
+                let rows = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys, vec!["a".to_string()], "the failed job's first insert must be rolled back too");
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_fail_with_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("a.db"), SCHEMA, Options::default()).unwrap();
+        db.close();
+        let r = db.write(|t| -> Result<_> { Ok(t.execute("INSERT INTO t VALUES ('a', 1)", [])?) }).await;
+        assert!(matches!(r, Err(Error::Closed(_))));
+    }
+}
