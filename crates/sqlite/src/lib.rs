@@ -74,8 +74,11 @@ type Job = Box<dyn FnOnce(&Transaction<'_>) -> JobDone + Send>;
 /// known, and whether the job itself failed (so its savepoint is rolled back).
 struct JobDone {
     failed: bool,
-    deliver: Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>,
+    deliver: Deliver,
 }
+
+/// Hands a job's result to its caller, given the group commit's error if the commit failed.
+type Deliver = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 
 struct Inner {
     path: PathBuf,
