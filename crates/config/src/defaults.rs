@@ -1,0 +1,217 @@
+//! The built-in configuration ([`DEFAULT_TOML`]) and the defaults of a binding a file declares anew.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::schema::{
+    BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
+    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, QueueConfig, QueueDriver, ServerConfig,
+    StorageConfig, VectorIndexConfig, VectorIndexDriver,
+};
+
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = ".ledge";
+
+/// The built-in configuration: every binding ledge uses, on the embedded drivers, under one data directory.
+///
+/// It is read first, exactly like a ledge.toml; a user's file is then merged over it **field by field**: a
+/// binding the file declares that is also declared here keeps every setting the file does not mention, and
+/// a binding declared only in the file starts from the defaults of its kind (the contract's values: a queue
+/// has `max_batch_size = 10`, `max_batch_timeout = "5s"`, `max_retries = 3`, `retry_delay = 0`, no dead-letter
+/// queue, autoscaled concurrency, `delivery_delay = 0`, `message_retention = "4d"`, `visibility_timeout = "5m"`;
+/// a bucket lives in `buckets/<name>`; a vector index has 256 dimensions and the cosine metric).
+/// Bindings cannot be removed: the application uses every one declared here.
+pub const DEFAULT_TOML: &str = r#"# ledge's built-in configuration.
+# data_dir = ".ledge"   # relative to the working directory; --data-dir > LEDGE_DATA_DIR > data_dir > .ledge
+
+[server]
+host = "127.0.0.1"
+port = 8787
+body_limit = "1MiB"
+webhook_body_limit = "25MiB"    # GitHub's maximum payload
+request_timeout = "30s"
+shutdown_grace = "30s"
+log_format = "text"
+log_filter = "info"
+
+[storage]
+durability = "process"
+
+[database]
+url = "sqlite://ledge.db"
+
+[buckets.archives]
+driver = "local"
+path = "buckets/archives"
+
+[buckets.artifacts]
+driver = "local"
+path = "buckets/artifacts"
+
+[buckets.documents]
+driver = "local"
+path = "buckets/documents"
+
+[buckets.profile-documents]
+driver = "local"
+path = "buckets/profile-documents"
+
+[buckets.recordings]
+driver = "local"
+path = "buckets/recordings"
+
+[kv.embedding-cache]
+driver = "sqlite"
+
+[kv.sessions]
+driver = "sqlite"
+
+# Webhook events: small batches, handed on quickly.
+[queues.github-events]
+driver = "sqlite"
+max_batch_size = 10
+max_batch_timeout = "1s"
+max_retries = 5
+retry_delay = "5s"
+dead_letter_queue = "github-events-dlq"
+
+# One repository per message: a clone and a diff are heavy, so few at once and a long lease.
+[queues.repository-indexing]
+driver = "sqlite"
+max_batch_size = 1
+max_batch_timeout = 0
+max_retries = 3
+retry_delay = "30s"
+dead_letter_queue = "repository-indexing-dlq"
+max_concurrency = 2
+visibility_timeout = "15m"
+
+# Files are parsed and chunked in batches of 50.
+[queues.file-indexing]
+driver = "sqlite"
+max_batch_size = 50
+max_batch_timeout = "5s"
+max_retries = 3
+retry_delay = "10s"
+dead_letter_queue = "file-indexing-dlq"
+max_concurrency = 4
+
+# Chunks are embedded in batches as large as the contract allows (100); two batches at once bound memory.
+[queues.embedding-generation]
+driver = "sqlite"
+max_batch_size = 100
+max_batch_timeout = "5s"
+max_retries = 3
+retry_delay = "30s"
+dead_letter_queue = "embedding-generation-dlq"
+max_concurrency = 2
+
+# One bug report per message (a recording can be 100 MB).
+[queues.bug-analysis]
+driver = "sqlite"
+max_batch_size = 1
+max_batch_timeout = 0
+max_retries = 3
+retry_delay = "30s"
+dead_letter_queue = "bug-analysis-dlq"
+max_concurrency = 2
+visibility_timeout = "10m"
+
+# Outgoing notifications: retried patiently, the receiver may be down.
+[queues.notifications]
+driver = "sqlite"
+max_batch_size = 10
+max_batch_timeout = "5s"
+max_retries = 5
+retry_delay = "1m"
+dead_letter_queue = "notifications-dlq"
+
+# Dead-letter queues: queues like any other, with the contract's defaults and no dead-letter queue of their own.
+[queues.github-events-dlq]
+[queues.repository-indexing-dlq]
+[queues.file-indexing-dlq]
+[queues.embedding-generation-dlq]
+[queues.bug-analysis-dlq]
+[queues.notifications-dlq]
+
+[durable_objects.ChatSession]
+driver = "sqlite"
+
+[durable_objects.IndexingCoordinator]
+driver = "sqlite"
+
+[vector_index.code]
+driver = "sqlite"
+dimensions = 256
+metric = "cosine"
+"#;
+
+impl ServerConfig {
+    /// The values [`DEFAULT_TOML`] spells out, before it is read.
+    pub(crate) fn initial() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 8787,
+            body_limit: 1 << 20,
+            webhook_body_limit: 25 << 20,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            log_format: LogFormat::Text,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+impl StorageConfig {
+    pub(crate) fn initial() -> Self {
+        StorageConfig { durability: Durability::Process }
+    }
+}
+
+impl DatabaseConfig {
+    pub(crate) fn initial() -> Self {
+        DatabaseConfig { url: DatabaseUrl::Sqlite(PathBuf::from("ledge.db")) }
+    }
+}
+
+impl BucketConfig {
+    pub(crate) fn declared(name: &str) -> Self {
+        BucketConfig { driver: BucketDriver::Local, path: PathBuf::from("buckets").join(name) }
+    }
+}
+
+impl KvConfig {
+    pub(crate) fn declared(_name: &str) -> Self {
+        KvConfig { driver: KvDriver::Sqlite }
+    }
+}
+
+impl QueueConfig {
+    /// The contract's defaults (bindings.md §1).
+    pub(crate) fn declared(_name: &str) -> Self {
+        QueueConfig {
+            driver: QueueDriver::Sqlite,
+            max_batch_size: 10,
+            max_batch_timeout: Duration::from_secs(5),
+            max_retries: 3,
+            retry_delay: Duration::ZERO,
+            dead_letter_queue: None,
+            max_concurrency: None,
+            delivery_delay: Duration::ZERO,
+            message_retention: Duration::from_secs(4 * 86_400),
+            visibility_timeout: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl DurableObjectConfig {
+    pub(crate) fn declared(_name: &str) -> Self {
+        DurableObjectConfig { driver: DurableObjectDriver::Sqlite }
+    }
+}
+
+impl VectorIndexConfig {
+    pub(crate) fn declared(_name: &str) -> Self {
+        VectorIndexConfig { driver: VectorIndexDriver::Sqlite, dimensions: 256, metric: Metric::Cosine }
+    }
+}

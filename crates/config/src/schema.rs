@@ -1,0 +1,278 @@
+//! The resolved configuration: typed values (durations, byte sizes, absolute paths, enums) for the server, the
+//! storage, the relational store and every declared binding.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Location;
+use crate::secrets::Secrets;
+
+/// The whole resolved configuration. Built by [`crate::load`] (or [`Config::defaults`]); rendered back as
+/// TOML by [`Config::render`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file that was read, if any (absolute).
+    pub file: Option<PathBuf>,
+    /// Every relative path of the configuration is resolved against this directory (absolute).
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    /// `[buckets.<name>]`
+    pub buckets: BTreeMap<String, BucketConfig>,
+    /// `[kv.<name>]`
+    pub kv: BTreeMap<String, KvConfig>,
+    /// `[queues.<name>]`
+    pub queues: BTreeMap<String, QueueConfig>,
+    /// `[durable_objects.<ClassName>]`
+    pub durable_objects: BTreeMap<String, DurableObjectConfig>,
+    /// `[vector_index.<name>]`
+    pub vector_index: BTreeMap<String, VectorIndexConfig>,
+    pub secrets: Secrets,
+    /// Where each value that did not come from the built-in defaults was set, by dotted key.
+    pub(crate) origins: BTreeMap<String, Location>,
+}
+
+impl Config {
+    pub fn bucket(&self, name: &str) -> Option<&BucketConfig> {
+        self.buckets.get(name)
+    }
+
+    pub fn kv_namespace(&self, name: &str) -> Option<&KvConfig> {
+        self.kv.get(name)
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.get(name)
+    }
+
+    pub fn durable_object(&self, class_name: &str) -> Option<&DurableObjectConfig> {
+        self.durable_objects.get(class_name)
+    }
+
+    pub fn vector_index(&self, name: &str) -> Option<&VectorIndexConfig> {
+        self.vector_index.get(name)
+    }
+
+    /// Where the setting at `key` (e.g. `server.port`) was set: `None` for a built-in default.
+    pub fn origin(&self, key: &str) -> Option<&Location> {
+        self.origins.get(key)
+    }
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// An IP address or a host name.
+    pub host: String,
+    /// 0 asks the system for a free port.
+    pub port: u16,
+    /// Default request body limit, bytes.
+    pub body_limit: u64,
+    /// Body limit of the webhook routes, bytes (GitHub's maximum payload is 25 MiB).
+    pub webhook_body_limit: u64,
+    pub request_timeout: Duration,
+    /// How long shutdown waits for requests and consumers in flight.
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info,ledge_queue=debug` (`LEDGE_LOG`).
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[storage]`: what every embedded driver shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    pub durability: Durability,
+}
+
+/// How much a committed write survives; maps one to one onto `ledge_sqlite::Durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a crash of the process (`"process"`).
+    Process,
+    /// Survives a power loss too, at one fsync per group commit (`"power-loss"`).
+    PowerLoss,
+}
+
+/// `[database]`: the relational store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+}
+
+/// Where the relational store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH`: a SQLite database file (absolute; a relative path resolves against the data directory).
+    Sqlite(PathBuf),
+}
+
+/// `[buckets.<name>]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub driver: BucketDriver,
+    /// The bucket's directory (absolute). Default: `buckets/<name>` under the data directory.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketDriver {
+    /// Objects as files under [`BucketConfig::path`] (`"local"`).
+    Local,
+}
+
+/// `[kv.<name>]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvConfig {
+    pub driver: KvDriver,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvDriver {
+    /// The embedded driver (`"sqlite"`).
+    Sqlite,
+}
+
+/// `[queues.<name>]`: the queue and the settings of its consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    pub driver: QueueDriver,
+    /// 1..=100, default 10.
+    pub max_batch_size: u32,
+    /// 0..=60 s, default 5 s.
+    pub max_batch_timeout: Duration,
+    /// 0..=100, default 3.
+    pub max_retries: u32,
+    /// Delay before a retried message is redelivered when `retry()` names none; 0..=12 h, default 0.
+    pub retry_delay: Duration,
+    /// Where messages go once out of retries; `None`: they are dropped. Names a declared queue, not itself.
+    pub dead_letter_queue: Option<String>,
+    /// Batches handled at once, 1..=250; `None` (`"auto"`): the consumer scales itself.
+    pub max_concurrency: Option<u32>,
+    /// Producer's default delivery delay; 0..=12 h, default 0.
+    pub delivery_delay: Duration,
+    /// How long an undelivered message is kept; 60 s..=14 d, default 4 d.
+    pub message_retention: Duration,
+    /// ledge extension: lease of a delivered batch before it is redelivered; (0, 12 h], default 5 min.
+    pub visibility_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueDriver {
+    /// The embedded driver (`"sqlite"`).
+    Sqlite,
+}
+
+/// `[durable_objects.<ClassName>]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableObjectConfig {
+    pub driver: DurableObjectDriver,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurableObjectDriver {
+    /// In-process actors with SQLite storage (`"sqlite"`).
+    Sqlite,
+}
+
+/// `[vector_index.<name>]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorIndexConfig {
+    pub driver: VectorIndexDriver,
+    /// 1..=1536.
+    pub dimensions: u32,
+    pub metric: Metric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorIndexDriver {
+    /// The embedded driver (`"sqlite"`).
+    Sqlite,
+}
+
+/// How a vector index scores a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Higher is closer (`"cosine"`).
+    Cosine,
+    /// Lower is closer (`"euclidean"`).
+    Euclidean,
+    /// Lower is closer (`"dot-product"`).
+    DotProduct,
+}
+
+/// The words each enum is written as in ledge.toml.
+pub(crate) trait Keyword: Sized + Copy + 'static {
+    /// Every value with its word, in the order error messages list them.
+    const WORDS: &'static [(Self, &'static str)];
+
+    fn word(self) -> &'static str
+    where
+        Self: PartialEq,
+    {
+        Self::WORDS.iter().find(|(value, _)| *value == self).map_or("?", |(_, word)| *word)
+    }
+}
+
+impl Keyword for LogFormat {
+    const WORDS: &'static [(Self, &'static str)] = &[(LogFormat::Text, "text"), (LogFormat::Json, "json")];
+}
+
+impl Keyword for Durability {
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(Durability::Process, "process"), (Durability::PowerLoss, "power-loss")];
+}
+
+impl Keyword for BucketDriver {
+    const WORDS: &'static [(Self, &'static str)] = &[(BucketDriver::Local, "local")];
+}
+
+impl Keyword for KvDriver {
+    const WORDS: &'static [(Self, &'static str)] = &[(KvDriver::Sqlite, "sqlite")];
+}
+
+impl Keyword for QueueDriver {
+    const WORDS: &'static [(Self, &'static str)] = &[(QueueDriver::Sqlite, "sqlite")];
+}
+
+impl Keyword for DurableObjectDriver {
+    const WORDS: &'static [(Self, &'static str)] = &[(DurableObjectDriver::Sqlite, "sqlite")];
+}
+
+impl Keyword for VectorIndexDriver {
+    const WORDS: &'static [(Self, &'static str)] = &[(VectorIndexDriver::Sqlite, "sqlite")];
+}
+
+impl Keyword for Metric {
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(Metric::Cosine, "cosine"), (Metric::Euclidean, "euclidean"), (Metric::DotProduct, "dot-product")];
+}
+
+macro_rules! display_as_keyword {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.word())
+            }
+        }
+    )*};
+}
+
+display_as_keyword!(
+    LogFormat,
+    Durability,
+    BucketDriver,
+    KvDriver,
+    QueueDriver,
+    DurableObjectDriver,
+    VectorIndexDriver,
+    Metric
+);
