@@ -1,0 +1,3 @@
+//! Integration tests of ledge-github against GitHub's published example payloads.
+
+mod octokit_examples;
