@@ -1,0 +1,75 @@
+//! The middleware every request goes through, in one layer so the hot path stays short: request
+//! id, a tracing span, the request timeout, metrics by route and status, and problem+json for the
+//! router's own wrong-method answers.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::problem::{ApiError, ErrorCode};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A request id from the client is kept when it is short and printable; otherwise ledge makes one.
+fn request_id(req: &Request) -> HeaderValue {
+    if let Some(given) = req.headers().get(REQUEST_ID)
+        && !given.is_empty()
+        && given.len() <= 128
+        && given.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    {
+        return given.clone();
+    }
+    HeaderValue::from_str(&uuid::Uuid::now_v7().simple().to_string()).expect("hex is a valid header value")
+}
+
+pub async fn around_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let route: Option<MatchedPath> = req.extensions().get::<MatchedPath>().cloned();
+    let span = tracing::debug_span!("request", id = ?id, %method, path = %req.uri().path());
+    let timeout = state.limits.request_timeout;
+    let response = async move {
+        match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => {
+                ApiError::new(ErrorCode::Timeout, format!("no answer within {} s", timeout.as_secs_f64()))
+                    .into_response()
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    // The router's own answer to a wrong method becomes problem+json too.
+    let mut response = if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(http::header::CONTENT_TYPE).is_none()
+    {
+        let allow = response.headers().get(http::header::ALLOW).cloned();
+        let mut problem =
+            ApiError::new(ErrorCode::MethodNotAllowed, "this route does not answer that method")
+                .into_response();
+        if let Some(allow) = allow {
+            problem.headers_mut().insert(http::header::ALLOW, allow);
+        }
+        problem
+    } else {
+        response
+    };
+    let status = response.status();
+    response.headers_mut().insert(REQUEST_ID, id.clone());
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched");
+    state.metrics.http.record(&method, route, status.as_u16(), elapsed);
+    if status.is_server_error() {
+        tracing::error!(request_id = ?id, %method, route, status = status.as_u16(), "request failed");
+    } else {
+        tracing::debug!(request_id = ?id, %method, route, status = status.as_u16(),
+            elapsed_us = elapsed.as_micros() as u64, "request");
+    }
+    response
+}

@@ -1,0 +1,149 @@
+//! `application/problem+json` (RFC 9457) errors with a stable, machine-readable code.
+//!
+//! Every error a client can see is an [`ApiError`]; [`ErrorCode`] is the one table that maps each
+//! kind to its HTTP status and stable code string. Internals never reach the client: a 5xx says
+//! what failed in general terms and carries the request id to find the details in the logs.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The stable error codes of the HTTP API. Adding one is adding a row here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidField,
+    InvalidJson,
+    Unauthenticated,
+    InvalidSignature,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Timeout,
+    NotImplemented,
+    NotConfigured,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// (status, stable code, title) — the one table.
+    pub const fn spec(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorCode::*;
+        match self {
+            BadRequest => (StatusCode::BAD_REQUEST, "bad_request", "Bad request"),
+            InvalidField => (StatusCode::BAD_REQUEST, "invalid_field", "A field is invalid"),
+            InvalidJson => (StatusCode::BAD_REQUEST, "invalid_json", "The body is not valid JSON"),
+            Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            InvalidSignature => {
+                (StatusCode::UNAUTHORIZED, "invalid_signature", "Signature verification failed")
+            }
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
+            UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
+            }
+            RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long"),
+            NotImplemented => (StatusCode::NOT_IMPLEMENTED, "not_implemented", "Not implemented yet"),
+            NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured", "Not configured"),
+            Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidJson,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidSignature,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+        ErrorCode::Timeout,
+        ErrorCode::NotImplemented,
+        ErrorCode::NotConfigured,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+}
+
+/// An error answered to the client as `application/problem+json`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// Human-readable explanation specific to this occurrence.
+    pub detail: String,
+    /// The request field (header, query parameter, JSON pointer) at fault, if one is.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
+        ApiError { code, detail: detail.into(), field: None }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// A 5xx whose cause is logged (with the request id) but not shown.
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "{context}");
+        ApiError::new(ErrorCode::Internal, format!("{context}; see the server log for this request id"))
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.code.spec();
+        let body = ProblemBody {
+            kind: format!("https://ledge.dev/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            code,
+            detail: &self.detail,
+            field: self.field.as_deref(),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (status, bytes).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_unique_and_its_status_matches_its_class() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let (status, name, _) = code.spec();
+            assert!(seen.insert(name), "duplicate code {name}");
+            assert!(status.is_client_error() || status.is_server_error(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The route modules, one file each.
+
+pub mod health;
+pub mod metrics;
+pub mod pending;
+pub mod webhooks;

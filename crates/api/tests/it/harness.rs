@@ -1,0 +1,83 @@
+//! A test server: an env on a fresh data directory and the router over it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ledge_api::{AppState, Limits};
+use ledge_config::LoadOptions;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "test-webhook-secret";
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Asserts a problem+json answer with this status and code; returns the problem.
+    pub fn problem(&self, status: u16, code: &str) -> serde_json::Value {
+        assert_eq!(self.status.as_u16(), status, "body: {:?}", self.body);
+        assert_eq!(self.content_type.as_deref(), Some("application/problem+json"));
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "{problem}");
+        assert_eq!(problem["status"], status);
+        problem
+    }
+}
+
+pub fn app_with(env_vars: &[(&str, &str)], limits: Limits) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ledge_config::load(LoadOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        env: env_vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        working_dir: Some(dir.path().to_path_buf()),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let env = Arc::new(ledge_env::Env::open(Arc::new(config)).unwrap());
+    let state = AppState::new(env, limits);
+    TestApp { router: ledge_api::app(state.clone()), state, _dir: dir }
+}
+
+pub fn app() -> TestApp {
+    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET)], Limits::default())
+}
+
+impl TestApp {
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer { status, content_type, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    pub fn loaded(&self, module: &str) -> bool {
+        self.state
+            .modules
+            .statuses()
+            .iter()
+            .find(|m| m.name == module)
+            .unwrap_or_else(|| panic!("{module}"))
+            .loaded
+    }
+}

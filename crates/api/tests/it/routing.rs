@@ -1,0 +1,45 @@
+//! Router-level behaviour: problem+json for unknown routes and methods, request ids, the pending
+//! route groups.
+
+use axum::body::Body;
+use axum::http::Request;
+
+use crate::harness::app;
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problem_json() {
+    let app = app();
+    app.get("/nope").await.problem(404, "not_found");
+    let answer = app.send(Request::delete("/health").body(Body::empty()).unwrap()).await;
+    answer.problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = app();
+    let response = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        Request::get("/health").header("x-request-id", "abc-123").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let response =
+        tower::ServiceExt::oneshot(app.router.clone(), Request::get("/nope").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+}
+
+#[tokio::test]
+async fn a_pending_group_builds_only_its_own_module_and_answers_501() {
+    let app = app();
+    assert!(!app.loaded("search"));
+    app.get("/search?q=x").await.problem(501, "not_implemented");
+    assert!(app.loaded("search"));
+    for other in ["chat", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
+        assert!(!app.loaded(other), "{other} was built by a search request");
+    }
+    app.get("/organizations/42/members").await.problem(501, "not_implemented");
+    assert!(app.loaded("organizations"));
+}

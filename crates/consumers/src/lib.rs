@@ -1,0 +1,87 @@
+//! ledge's queue consumers: which handler consumes which queue.
+//!
+//! [`Consumers::build`] wires each queue that has a handler in this version to it, with the
+//! consumer settings of `ledge.toml`, without starting anything; [`Consumers::run`] runs them all
+//! until the shutdown future resolves, then lets every batch in flight finish.
+//!
+//! Today: `github-events` → [`ledge_github::EventRecorder`] (records deliveries; repository
+//! indexing replaces it). Queues without a handler keep their messages until one exists: nothing
+//! sent is dropped.
+//!
+//! Invariant: this crate only wires; handlers live in the domain crates.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use ledge_env::{Env, EnvError, QueueBinding};
+use ledge_queue::{Consumer, ConsumerStats, QueueError};
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumersError {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error("queue consumer {queue}: {source}")]
+    Queue {
+        queue: &'static str,
+        #[source]
+        source: QueueError,
+    },
+}
+
+/// The consumers of this process, built and not yet running.
+pub struct Consumers {
+    consumers: Vec<(&'static str, Consumer)>,
+}
+
+impl std::fmt::Debug for Consumers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.consumers.iter().map(|(q, _)| q)).finish()
+    }
+}
+
+impl Consumers {
+    /// Opens the bindings the handlers need and builds one consumer per handled queue.
+    pub async fn build(env: &Env) -> Result<Consumers, ConsumersError> {
+        let backend = env.queue_backend().await?;
+        let mut consumers = Vec::new();
+        let queue = QueueBinding::GithubEvents.name();
+        let recorder = Arc::new(ledge_github::EventRecorder::new(env.db().await?));
+        let consumer = Consumer::new(backend.clone(), queue, env.consumer_settings(queue)?, recorder)
+            .map_err(|source| ConsumersError::Queue { queue, source })?;
+        consumers.push((queue, consumer));
+        Ok(Consumers { consumers })
+    }
+
+    /// Each consumer's queue and live counters, for metrics.
+    pub fn stats(&self) -> Vec<(&'static str, Arc<ConsumerStats>)> {
+        self.consumers.iter().map(|(q, c)| (*q, c.stats())).collect()
+    }
+
+    /// Runs every consumer until `shutdown` resolves; returns once their batches in flight are done.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ConsumersError> {
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let runs = self.consumers.into_iter().map(|(queue, consumer)| {
+            let mut stopped = stopped.clone();
+            async move {
+                tracing::info!(queue, "queue consumer started");
+                let result = consumer
+                    .run(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await;
+                tracing::info!(queue, "queue consumer stopped");
+                result.map_err(|source| ConsumersError::Queue { queue, source })
+            }
+        });
+        join_all(runs).await.into_iter().collect()
+    }
+}

@@ -1,0 +1,300 @@
+//! The env: the typed set of bindings every HTTP handler and queue consumer receives.
+//!
+//! [`Env::open`] takes the resolved configuration and the data directory's lock; it opens nothing
+//! else. Each binding is opened on its first use (a bucket's index, the queues database, the
+//! vector index…), so a process that only answers `/health` touches no storage at all, and start-up
+//! stays in milliseconds.
+//!
+//! Bindings are named by enums ([`BucketBinding`], [`KvBinding`], [`QueueBinding`],
+//! [`DurableBinding`]), so a handler cannot ask for a binding that does not exist; which driver
+//! backs each one is configuration (`ledge.toml`), never code.
+//!
+//! Invariant: this crate is the only one that maps configuration to drivers; nothing above it
+//! names a driver type.
+
+mod bindings;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ledge_bucket::Bucket;
+use ledge_config::{Config, Secrets};
+use ledge_durable::DurableStorage;
+use ledge_kv::KvNamespace;
+use ledge_queue::{ConsumerSettings, QueueBackend, QueueProducer};
+use ledge_vector::VectorIndex;
+use tokio::sync::OnceCell;
+
+pub use bindings::{BucketBinding, DurableBinding, KvBinding, QueueBinding};
+
+/// Why the env or one of its bindings could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the data directory {0} is in use by another ledge process (the embedded drivers allow one process per data directory)"
+    )]
+    DataDirLocked(PathBuf),
+    #[error("binding {binding:?} is not declared in the configuration")]
+    Undeclared { binding: String },
+    #[error("cannot open {binding:?}: {message}")]
+    Open { binding: String, message: String },
+}
+
+impl EnvError {
+    fn open(binding: &str, error: impl std::fmt::Display) -> EnvError {
+        EnvError::Open { binding: binding.to_string(), message: error.to_string() }
+    }
+}
+
+/// The bindings of one ledge process. Cheap to share (`Arc<Env>`).
+pub struct Env {
+    config: Arc<Config>,
+    _lock: File,
+    buckets: HashMap<BucketBinding, OnceCell<Arc<dyn Bucket>>>,
+    kv: OnceCell<Arc<ledge_kv::SqliteKv>>,
+    queues: OnceCell<Arc<ledge_queue::SqliteQueues>>,
+    producers: Mutex<HashMap<QueueBinding, Arc<dyn QueueProducer>>>,
+    vector: OnceCell<Arc<dyn VectorIndex>>,
+    durable: OnceCell<Arc<dyn DurableStorage>>,
+    db: OnceCell<ledge_db::Database>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("data_dir", &self.config.data_dir).finish()
+    }
+}
+
+fn sqlite_options(config: &Config) -> ledge_sqlite::Options {
+    let durability = match config.storage.durability {
+        ledge_config::Durability::Process => ledge_sqlite::Durability::Process,
+        ledge_config::Durability::PowerLoss => ledge_sqlite::Durability::PowerLoss,
+    };
+    ledge_sqlite::Options { durability, ..ledge_sqlite::Options::default() }
+}
+
+impl Env {
+    /// Creates the data directory if needed and locks it for this process. Opens no binding.
+    pub fn open(config: Arc<Config>) -> Result<Env, EnvError> {
+        let dir = &config.data_dir;
+        let data_dir = |source| EnvError::DataDir { path: dir.clone(), source };
+        std::fs::create_dir_all(dir).map_err(data_dir)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(data_dir)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(EnvError::DataDirLocked(dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(data_dir(e)),
+        }
+        Ok(Env {
+            buckets: BucketBinding::ALL.iter().map(|b| (*b, OnceCell::new())).collect(),
+            kv: OnceCell::new(),
+            queues: OnceCell::new(),
+            producers: Mutex::new(HashMap::new()),
+            vector: OnceCell::new(),
+            durable: OnceCell::new(),
+            db: OnceCell::new(),
+            _lock: lock,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.config.secrets
+    }
+
+    /// An object bucket.
+    pub async fn bucket(&self, binding: BucketBinding) -> Result<Arc<dyn Bucket>, EnvError> {
+        let name = binding.name();
+        let declared =
+            self.config.bucket(name).ok_or_else(|| EnvError::Undeclared { binding: name.into() })?;
+        let cell = &self.buckets[&binding];
+        cell.get_or_try_init(|| async {
+            let path = declared.path.clone();
+            let options = ledge_bucket::LocalOptions::default();
+            let bucket =
+                ledge_bucket::LocalBucket::open(&path, options).await.map_err(|e| EnvError::open(name, e))?;
+            tracing::debug!(bucket = name, path = %path.display(), "opened bucket");
+            Ok::<Arc<dyn Bucket>, EnvError>(Arc::new(bucket))
+        })
+        .await
+        .cloned()
+    }
+
+    /// A KV namespace.
+    pub async fn kv(&self, binding: KvBinding) -> Result<Arc<dyn KvNamespace>, EnvError> {
+        let name = binding.name();
+        self.config.kv_namespace(name).ok_or_else(|| EnvError::Undeclared { binding: name.into() })?;
+        let kv = self
+            .kv
+            .get_or_try_init(|| async {
+                let path = self.config.data_dir.join("kv.db");
+                let options = ledge_kv::SqliteKvOptions {
+                    database: sqlite_options(&self.config),
+                    ..Default::default()
+                };
+                let kv = blocking(move || ledge_kv::SqliteKv::open(path, options)).await;
+                kv.map(Arc::new).map_err(|e| EnvError::open("kv", e))
+            })
+            .await?;
+        Ok(kv.namespace(name))
+    }
+
+    /// The queue backend every producer and consumer of this process shares.
+    pub async fn queue_backend(&self) -> Result<Arc<dyn QueueBackend>, EnvError> {
+        Ok(self.queues().await?.clone())
+    }
+
+    async fn queues(&self) -> Result<&Arc<ledge_queue::SqliteQueues>, EnvError> {
+        self.queues
+            .get_or_try_init(|| async {
+                let declarations = self.config.queues.iter().map(|(name, q)| {
+                    ledge_queue::QueueDeclaration::new(name.clone())
+                        .with_delivery_delay(q.delivery_delay.as_secs() as u32)
+                });
+                let mut queue_config = ledge_queue::QueueConfig::new(declarations);
+                if let Some(retention) = self.config.queues.values().map(|q| q.message_retention).max() {
+                    queue_config.retention = retention;
+                }
+                let mut options = ledge_queue::SqliteQueueOptions::new(queue_config);
+                options.durability = sqlite_options(&self.config).durability;
+                let path = self.config.data_dir.join("queues.db");
+                ledge_queue::SqliteQueues::open(path, options).map_err(|e| EnvError::open("queues", e))
+            })
+            .await
+    }
+
+    /// The producer of a queue.
+    pub async fn queue(&self, binding: QueueBinding) -> Result<Arc<dyn QueueProducer>, EnvError> {
+        if let Some(p) = self.producers.lock().unwrap_or_else(|p| p.into_inner()).get(&binding) {
+            return Ok(p.clone());
+        }
+        let name = binding.name();
+        let producer = self.queues().await?.producer(name).map_err(|e| EnvError::open(name, e))?;
+        self.producers.lock().unwrap_or_else(|p| p.into_inner()).insert(binding, producer.clone());
+        Ok(producer)
+    }
+
+    /// The consumer settings `ledge.toml` declares for `queue`.
+    pub fn consumer_settings(&self, queue: &str) -> Result<ConsumerSettings, EnvError> {
+        let q = self.config.queue(queue).ok_or_else(|| EnvError::Undeclared { binding: queue.into() })?;
+        Ok(ConsumerSettings {
+            max_batch_size: q.max_batch_size as usize,
+            max_batch_timeout: q.max_batch_timeout,
+            max_retries: q.max_retries,
+            retry_delay: (!q.retry_delay.is_zero()).then_some(q.retry_delay),
+            dead_letter_queue: q.dead_letter_queue.clone(),
+            max_concurrency: q.max_concurrency.map(|n| n as usize),
+            visibility_timeout: q.visibility_timeout,
+            ..ConsumerSettings::default()
+        })
+    }
+
+    /// The vector index of code chunks.
+    pub async fn vector_index(&self) -> Result<Arc<dyn VectorIndex>, EnvError> {
+        const NAME: &str = "code";
+        let declared =
+            self.config.vector_index(NAME).ok_or_else(|| EnvError::Undeclared { binding: NAME.into() })?;
+        self.vector
+            .get_or_try_init(|| async {
+                let metric = match declared.metric {
+                    ledge_config::Metric::Cosine => ledge_vector::Metric::Cosine,
+                    ledge_config::Metric::Euclidean => ledge_vector::Metric::Euclidean,
+                    ledge_config::Metric::DotProduct => ledge_vector::Metric::DotProduct,
+                };
+                let config = ledge_vector::IndexConfig { dimensions: declared.dimensions as usize, metric };
+                let options = ledge_vector::EmbeddedOptions {
+                    sqlite: sqlite_options(&self.config),
+                    ..Default::default()
+                };
+                let path = self.config.data_dir.join("vectors").join(format!("{NAME}.db"));
+                let index = ledge_vector::EmbeddedVectorIndex::open(path, config, options)
+                    .await
+                    .map_err(|e| EnvError::open(NAME, e))?;
+                Ok::<Arc<dyn VectorIndex>, EnvError>(Arc::new(index))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The storage backend of a durable-object namespace.
+    pub async fn durable_storage(
+        &self,
+        binding: DurableBinding,
+    ) -> Result<Arc<dyn DurableStorage>, EnvError> {
+        let name = binding.name();
+        self.config.durable_object(name).ok_or_else(|| EnvError::Undeclared { binding: name.into() })?;
+        self.durable
+            .get_or_try_init(|| async {
+                let path = self.config.data_dir.join("durable.db");
+                let options = sqlite_options(&self.config);
+                let storage = blocking(move || ledge_durable::SqliteStorage::open(path, options)).await;
+                storage.map(|s| Arc::new(s) as Arc<dyn DurableStorage>).map_err(|e| EnvError::open(name, e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The relational store.
+    pub async fn db(&self) -> Result<ledge_db::Database, EnvError> {
+        self.db
+            .get_or_try_init(|| async {
+                let url = match &self.config.database.url {
+                    ledge_config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+                };
+                ledge_db::Database::connect(&url).await.map_err(|e| EnvError::open("database", e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Which bindings have been opened so far, by name (for `/health/modules` and tests).
+    pub fn opened(&self) -> Vec<&'static str> {
+        let mut opened: Vec<&'static str> =
+            BucketBinding::ALL.iter().filter(|b| self.buckets[b].initialized()).map(|b| b.name()).collect();
+        for (cell, name) in [
+            (self.kv.initialized(), "kv"),
+            (self.queues.initialized(), "queues"),
+            (self.vector.initialized(), "vector_index"),
+            (self.durable.initialized(), "durable_objects"),
+            (self.db.initialized(), "database"),
+        ] {
+            if cell {
+                opened.push(name);
+            }
+        }
+        opened
+    }
+
+    /// Closes what was opened, letting pending writes finish.
+    pub async fn close(&self) {
+        if let Some(db) = self.db.get() {
+            db.close().await;
+        }
+    }
+}
+
+/// Runs a blocking open on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// How long a consumer may keep a batch before it is redelivered, when nothing else is set.
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
