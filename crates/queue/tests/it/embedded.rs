@@ -30,6 +30,44 @@ async fn reopening_releases_every_lease_at_once() {
 }
 
 #[tokio::test]
+async fn large_bodies_are_stored_compressed_and_come_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let queues = open(&dir);
+    let compressible = serde_json::json!({"commits": vec!["refs/heads/main 0123456789abcdef"; 2000]});
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let random: Vec<u8> = (0..60_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let producer = queues.producer(JOBS).unwrap();
+    producer.send(MessageBody::Json(compressible.clone()), SendOptions::default()).await.unwrap();
+    producer.send(MessageBody::Bytes(random.clone().into()), SendOptions::default()).await.unwrap();
+
+    let peeked = queues.peek(JOBS, 10).await.unwrap();
+    assert_eq!(peeked[0].body.json::<serde_json::Value>().unwrap(), compressible);
+    let claimed = queues.claim(JOBS, 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&claimed[0].body).unwrap(), compressible);
+    assert_eq!(&claimed[1].body[..], &random[..]);
+
+    let db = ledge_sqlite::rusqlite::Connection::open(dir.path().join("queues.db")).unwrap();
+    let sizes: Vec<(i64, i64)> = db
+        .prepare("SELECT body_encoding, length(body) FROM queue_messages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let json_len = serde_json::to_vec(&compressible).unwrap().len() as i64;
+    assert_eq!(sizes[0].0, 1, "the JSON body is stored compressed");
+    assert!(sizes[0].1 * 10 < json_len, "{} of {json_len} bytes", sizes[0].1);
+    assert_eq!(sizes[1], (0, 60_000), "incompressible bytes are stored as sent");
+}
+
+#[tokio::test]
 async fn a_producer_for_an_undeclared_queue_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let result = open(&dir).producer("github-events");
