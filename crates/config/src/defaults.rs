@@ -66,10 +66,11 @@ driver = "sqlite"
 [kv.sessions]
 driver = "sqlite"
 
-# Webhook events: small batches, handed on quickly.
+# Webhook events: cheap to handle and bursty, so large batches (one claim, one commit for up to
+# 100 deliveries); a partial batch waits at most 1 s.
 [queues.github-events]
 driver = "sqlite"
-max_batch_size = 10
+max_batch_size = 100
 max_batch_timeout = "1s"
 max_retries = 5
 retry_delay = "5s"

@@ -24,54 +24,64 @@ impl EventRecorder {
 impl BatchHandler for EventRecorder {
     async fn handle(&self, batch: MessageBatch) -> Result<(), HandlerError> {
         let now = ledge_db::migrations::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut rows = Vec::with_capacity(batch.messages.len());
         for message in &batch.messages {
-            let delivery: QueuedDelivery = match message.json() {
-                Ok(d) => d,
+            match message.json::<QueuedDelivery>() {
+                Ok(delivery) => {
+                    let received_at = message
+                        .timestamp
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(now);
+                    rows.push((delivery, received_at));
+                }
                 Err(error) => {
                     // Not a delivery this version understands: retried, then dead-lettered.
                     tracing::warn!(id = %message.id, %error, "github-events message is malformed");
                     message.retry(RetryOptions::default())?;
-                    continue;
                 }
-            };
-            let received_at = message
-                .timestamp
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(now);
-            insert(&mut tx, &delivery, received_at, now).await?;
-            tracing::debug!(delivery = %delivery.envelope.delivery, event = %delivery.envelope.event, "recorded github event");
+            }
         }
-        // Every message not retried above is acked when the handler returns Ok, after the commit.
-        tx.commit().await?;
+        if !rows.is_empty() {
+            insert(&self.db, &rows, now).await?;
+        }
+        // Every message not retried above is acked when the handler returns Ok.
         Ok(())
     }
 }
 
-async fn insert(
-    tx: &mut ledge_db::sqlx::Transaction<'_, ledge_db::sqlx::Any>,
-    d: &QueuedDelivery,
-    received_at: i64,
-    now: i64,
-) -> Result<(), HandlerError> {
-    let env = &d.envelope;
-    ledge_db::sqlx::query(
+const COLUMNS: usize = 9;
+
+/// Records the deliveries with one multi-row statement; a delivery recorded before is left as is.
+async fn insert(db: &Database, rows: &[(QueuedDelivery, i64)], now: i64) -> Result<(), HandlerError> {
+    let mut sql = String::from(
         "INSERT INTO github_events
            (delivery, event, action, installation, repository_id, repository, payload_key, received_at, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (delivery) DO NOTHING",
-    )
-    .bind(&env.delivery)
-    .bind(&env.event)
-    .bind(env.action.as_deref())
-    .bind(env.installation.map(|i| i as i64))
-    .bind(env.repository.as_ref().map(|r| r.id as i64))
-    .bind(env.repository.as_ref().map(|r| r.full_name.as_str()))
-    .bind(d.payload_key.as_deref())
-    .bind(received_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+         VALUES ",
+    );
+    for i in 0..rows.len() {
+        let n = i * COLUMNS;
+        let placeholders: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", n + c)).collect();
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (delivery) DO NOTHING");
+    // Only numbered placeholders are interpolated; every value is bound.
+    let mut query = ledge_db::sqlx::query(ledge_db::sqlx::AssertSqlSafe(sql));
+    for (d, received_at) in rows {
+        let env = &d.envelope;
+        query = query
+            .bind(env.delivery.clone())
+            .bind(env.event.clone())
+            .bind(env.action.clone())
+            .bind(env.installation.map(|i| i as i64))
+            .bind(env.repository.as_ref().map(|r| r.id as i64))
+            .bind(env.repository.as_ref().map(|r| r.full_name.clone()))
+            .bind(d.payload_key.clone())
+            .bind(*received_at)
+            .bind(now);
+    }
+    query.execute(db.pool()).await?;
     Ok(())
 }

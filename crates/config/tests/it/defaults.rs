@@ -81,7 +81,7 @@ fn queue_defaults_stay_within_the_contract() {
             .into_iter()
             .map(|name| config.queue(name).map(|queue| queue.max_batch_size))
             .collect();
-    assert_eq!(batch_sizes, [Some(10), Some(50), Some(100), Some(1)]);
+    assert_eq!(batch_sizes, [Some(100), Some(50), Some(100), Some(1)]);
     for (name, queue) in &config.queues {
         assert!((1..=100).contains(&queue.max_batch_size), "{name}");
         assert!(queue.max_batch_timeout <= Duration::from_secs(60), "{name}");

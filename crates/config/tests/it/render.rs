@@ -127,7 +127,7 @@ fn the_built_in_configuration_renders_every_setting() {
 
         [queues.github-events]
         driver = "sqlite"
-        max_batch_size = 10
+        max_batch_size = 100
         max_batch_timeout = "1s"
         max_retries = 5
         retry_delay = "5s"
