@@ -12,6 +12,9 @@ use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command, ConfigCommand, LogFormatArg};
 use ledge_config::{Config, LoadOptions, LogFormat};
+use std::net::SocketAddr;
+
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
 /// Exit code for configuration errors (`ledge config check` and every command that loads it).
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
         }
         Command::Serve { .. } => {
             init_tracing(&config);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             let result = runtime
                 .context("cannot start the async runtime")
                 .and_then(|rt| rt.block_on(serve(config, started)));
@@ -90,10 +93,9 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         .context("cannot install the SIGTERM handler")?;
     let config = Arc::new(config);
     let env = Arc::new(ledge_env::Env::open(config.clone()).context("cannot open the data directory")?);
-    let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.server.port))
+    let (listeners, address) = listen(&config.server.host, config.server.port, http_threads())
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.server.host, config.server.port))?;
-    let address = listener.local_addr()?;
 
     let (stop, stopped) = watch::channel(false);
     let until_stopped = move || {
@@ -104,21 +106,53 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     };
 
     let state = ledge_api::AppState::new(env.clone(), limits(&config.server));
-    let server = tokio::spawn(ledge_api::serve(listener, ledge_api::app(state.clone()), until_stopped()));
+    let app = ledge_api::app(state.clone());
+    let mut servers = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (app, shutdown) = (app.clone(), until_stopped());
+        servers.push(on_own_thread(format!("ledge-http-{i}"), 0, move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            ledge_api::serve(listener, app, shutdown).await
+        })?);
+    }
+    let server = async move {
+        for server in servers {
+            server.await.map_err(|_| anyhow::anyhow!("an HTTP thread died"))??;
+        }
+        anyhow::Ok(())
+    };
     tracing::info!(%address, data_dir = %config.data_dir.display(),
         startup_ms = started.elapsed().as_secs_f64() * 1e3, "ledge is listening");
 
-    // Consumers start after the listener: opening the queues must not delay the first answer.
-    let consumers =
-        ledge_consumers::Consumers::build(&env).await.context("cannot start the queue consumers")?;
-    for (queue, stats) in consumers.stats() {
-        state.metrics.register_consumer(queue, stats);
-    }
-    let consumers = tokio::spawn(consumers.run(until_stopped()));
+    // Consumers start after the listener (opening the queues must not delay the first answer), on
+    // a thread of their own at a lower CPU priority: under a burst, the HTTP path that accepts
+    // webhooks gets the CPU first and the queues drain after it.
+    let mut consumers = {
+        let (env, metrics_state, shutdown) = (env.clone(), state.clone(), until_stopped());
+        on_own_thread("ledge-consumers".into(), CONSUMER_NICENESS, move || async move {
+            let consumers = ledge_consumers::Consumers::build(&env).await?;
+            for (queue, stats) in consumers.stats() {
+                metrics_state.metrics.register_consumer(queue, stats);
+            }
+            consumers.run(shutdown).await
+        })?
+    };
 
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    let consumers_ended = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminate.recv() => None,
+        ended = &mut consumers => Some(ended),
+    };
+    if let Some(ended) = consumers_ended {
+        // The consumers may only stop when told to: anything else is fatal, not a silent degrade.
+        let _ = stop.send(true);
+        let _ = server.await;
+        let reason = match ended {
+            Ok(Ok(())) => anyhow::anyhow!("the queue consumers stopped on their own"),
+            Ok(Err(e)) => anyhow::Error::new(e).context("the queue consumers failed"),
+            Err(_) => anyhow::anyhow!("the queue consumers' thread died"),
+        };
+        return Err(reason);
     }
     tracing::info!(
         grace_s = config.server.shutdown_grace.as_secs_f64(),
@@ -133,8 +167,8 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     .await;
     match finished {
         Ok((served, consumed)) => {
-            served.context("the HTTP server panicked")?.context("the HTTP server failed")?;
-            consumed.context("a queue consumer panicked")?.context("the queue consumers failed")?;
+            served.context("the HTTP server failed")?;
+            consumed.context("the queue consumers' thread died")?.context("the queue consumers failed")?;
             env.close().await;
             tracing::info!("stopped");
             Ok(())
@@ -143,6 +177,73 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
             "work still in flight after the {} s shutdown grace; unacknowledged messages will be redelivered",
             config.server.shutdown_grace.as_secs_f64()
         ),
+    }
+}
+
+/// How much lower than the HTTP path the queue consumers run (a `nice` increment).
+const CONSUMER_NICENESS: i32 = 10;
+
+/// Threads that serve HTTP: one per core.
+fn http_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `count` listening sockets on one address (`SO_REUSEPORT`: the kernel spreads connections over
+/// them), so each HTTP thread accepts its own connections without sharing a scheduler.
+async fn listen(
+    host: &str,
+    port: u16,
+    count: usize,
+) -> anyhow::Result<(Vec<std::net::TcpListener>, SocketAddr)> {
+    let mut address = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .context("the host name resolves to no address")?;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(address)?;
+        let listener = socket.listen(1024)?;
+        address = listener.local_addr()?; // port 0 becomes the port the first socket got
+        listeners.push(listener.into_std()?);
+    }
+    Ok((listeners, address))
+}
+
+/// Runs `work` on a new thread with its own single-threaded runtime, `niceness` below normal
+/// CPU priority.
+fn on_own_thread<F, Fut>(
+    name: String,
+    niceness: i32,
+    work: F,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<Fut::Output>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future,
+    Fut::Output: Send + 'static,
+{
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name(name).spawn(move || {
+        if niceness > 0 {
+            lower_priority(niceness);
+        }
+        let _ = done.send(runtime.block_on(work()));
+    })?;
+    Ok(finished)
+}
+
+/// Lowers the calling thread's CPU priority (threads it starts inherit it).
+#[allow(unsafe_code)]
+fn lower_priority(increment: i32) {
+    // SAFETY: setpriority has no memory-safety preconditions. On Linux, PRIO_PROCESS with
+    // who = 0 names the calling thread only (threads are scheduled as separate tasks).
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, increment) };
+    if result != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the consumers' CPU priority");
     }
 }
 
