@@ -38,7 +38,10 @@ impl BatchHandler for EventRecorder {
                 Err(error) => {
                     // Not a delivery this version understands: retried, then dead-lettered.
                     tracing::warn!(id = %message.id, %error, "github-events message is malformed");
-                    message.retry(RetryOptions::default())?;
+                    message.retry_because(
+                        RetryOptions::default(),
+                        format!("not a github-events delivery: {error}"),
+                    )?;
                 }
             }
         }

@@ -67,5 +67,11 @@ async fn deliveries_are_recorded_once_and_unreadable_messages_are_dead_lettered(
     assert_eq!(rows, vec![opened("a"), opened("b")]);
     let dead = backend.peek("dlq", 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].dead_letter.as_ref().unwrap().attempts, 2);
+    let dead_letter = dead[0].dead_letter.as_ref().unwrap();
+    assert_eq!(dead_letter.attempts, 2);
+    let reason = dead_letter.last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("not a github-events delivery: ") && reason.contains("missing field `event`"),
+        "{reason}"
+    );
 }

@@ -54,10 +54,14 @@ impl RetryOptions {
 }
 
 /// A recorded ack/retry call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
     Ack,
-    Retry { delay: Option<Duration> },
+    /// `reason`: why, recorded as the message's last error (and kept if it is dead-lettered).
+    Retry {
+        delay: Option<Duration>,
+        reason: Option<Arc<str>>,
+    },
 }
 
 /// The calls made on one batch: the first call per message wins, the first batch-wide call wins,
@@ -80,7 +84,7 @@ impl BatchDecisions {
 
     /// The explicit decision for message `index`, if any call was made.
     pub(crate) fn decision(&self, index: usize) -> Option<Decision> {
-        self.per_message.get(index).and_then(|d| d.get()).or_else(|| self.batch.get()).copied()
+        self.per_message.get(index).and_then(|d| d.get()).or_else(|| self.batch.get()).cloned()
     }
 
     fn retry_decision(&self, options: RetryOptions) -> Result<Decision, QueueError> {
@@ -89,7 +93,10 @@ impl BatchDecisions {
                 "delay_seconds",
                 format!("{seconds} is over {}", self.max_delay_seconds),
             )),
-            seconds => Ok(Decision::Retry { delay: seconds.map(|s| Duration::from_secs(u64::from(s))) }),
+            seconds => Ok(Decision::Retry {
+                delay: seconds.map(|s| Duration::from_secs(u64::from(s))),
+                reason: None,
+            }),
         }
     }
 
@@ -141,6 +148,23 @@ impl Message {
         Ok(())
     }
 
+    /// Like [`Message::retry`], recording `reason` as the message's last error: what
+    /// dead-letter inspection shows once its retries run out.
+    pub fn retry_because(
+        &self,
+        options: RetryOptions,
+        reason: impl std::fmt::Display,
+    ) -> Result<(), QueueError> {
+        let decision = match self.decisions.retry_decision(options)? {
+            Decision::Retry { delay, .. } => {
+                Decision::Retry { delay, reason: Some(reason.to_string().into()) }
+            }
+            ack => ack,
+        };
+        self.decisions.record(self.index, decision);
+        Ok(())
+    }
+
     /// Parses a json body as `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, QueueError> {
         self.body.json()
@@ -183,7 +207,7 @@ mod tests {
     #[test]
     fn first_call_wins_and_own_calls_beat_batch_wide_ones() {
         let d = BatchDecisions::new(4, 43_200);
-        let retry = |delay| Decision::Retry { delay };
+        let retry = |delay| Decision::Retry { delay, reason: None };
         d.record(0, Decision::Ack);
         d.record(0, retry(None));
         d.record(1, retry(Some(Duration::from_secs(2))));
@@ -204,6 +228,9 @@ mod tests {
         assert!(batch.retry_all(RetryOptions::delay(43_201)).is_err());
         assert_eq!(d.decision(0), None);
         batch.retry_all(RetryOptions::delay(43_200)).unwrap();
-        assert_eq!(d.decision(0), Some(Decision::Retry { delay: Some(Duration::from_secs(43_200)) }));
+        assert_eq!(
+            d.decision(0),
+            Some(Decision::Retry { delay: Some(Duration::from_secs(43_200)), reason: None })
+        );
     }
 }

@@ -320,19 +320,22 @@ async fn run_batch(shared: Arc<Shared>, leased: Vec<LeasedMessage>) {
         tally.handler_failed = outcome.is_err();
         let error = outcome.as_ref().err();
         for (index, &(id, lease)) in leases.iter().enumerate() {
-            let implicit = if outcome.is_ok() { Decision::Ack } else { Decision::Retry { delay: None } };
+            let implicit =
+                if outcome.is_ok() { Decision::Ack } else { Decision::Retry { delay: None, reason: None } };
             let settlement = match decisions.decision(index).unwrap_or(implicit) {
                 Decision::Ack => {
                     tally.acked += 1;
                     Settlement { id, lease, action: SettleAction::Ack }
                 }
-                Decision::Retry { .. } if attempts[index] >= max_deliveries => {
-                    shared.exhausted(id, lease, error.cloned(), &mut tally)
+                Decision::Retry { reason, .. } if attempts[index] >= max_deliveries => {
+                    let error = reason.map(|r| r.to_string()).or_else(|| error.cloned());
+                    shared.exhausted(id, lease, error, &mut tally)
                 }
-                Decision::Retry { delay } => {
+                Decision::Retry { delay, reason } => {
                     tally.retried += 1;
                     let delay = delay.or(settings.retry_delay).unwrap_or_default();
-                    Settlement { id, lease, action: SettleAction::Retry { delay, error: error.cloned() } }
+                    let error = reason.map(|r| r.to_string()).or_else(|| error.cloned());
+                    Settlement { id, lease, action: SettleAction::Retry { delay, error } }
                 }
             };
             settlements.push(settlement);
