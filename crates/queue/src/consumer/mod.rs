@@ -158,6 +158,9 @@ impl Consumer {
         let limit = settings.max_concurrency.unwrap_or(AUTOSCALE_MAX_CONCURRENCY);
         let timeout_ms = i64::try_from(settings.max_batch_timeout.as_millis()).unwrap_or(i64::MAX);
         let poll_ms = i64::try_from(settings.poll_interval.as_millis()).unwrap_or(i64::MAX);
+        // After a send wakes the consumer, wait this long for more before counting the backlog:
+        // under load one count covers many sends instead of one each.
+        let gather = settings.max_batch_timeout.min(GATHER_WINDOW);
         let mut shutdown = std::pin::pin!(shutdown);
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut backoff = ErrorBackoff::new(settings.poll_interval);
@@ -232,7 +235,15 @@ impl Consumer {
                 biased;
                 () = &mut shutdown => break,
                 Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => log_batch_task(joined),
-                () = shared.backend.wait_for_messages(&shared.queue) => {}
+                () = shared.backend.wait_for_messages(&shared.queue) => {
+                    if !gather.is_zero() {
+                        tokio::select! {
+                            biased;
+                            () = &mut shutdown => break,
+                            () = tokio::time::sleep(gather) => {}
+                        }
+                    }
+                }
                 () = tokio::time::sleep(sleep_for) => {}
             }
         }
@@ -243,6 +254,9 @@ impl Consumer {
         result
     }
 }
+
+/// Longest a full batch waits for the consumer to notice it (never more than `max_batch_timeout`).
+const GATHER_WINDOW: Duration = Duration::from_millis(5);
 
 fn log_batch_task(joined: Result<(), tokio::task::JoinError>) {
     if let Err(error) = joined {
