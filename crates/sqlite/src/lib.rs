@@ -369,17 +369,32 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, max_group: usize,
             }
         };
         let mut done = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Err(e) = txn.execute_batch("SAVEPOINT job") {
-                tracing::error!(error = %e, "sqlite writer cannot open a savepoint");
+        if jobs.len() == 1 {
+            // Alone in its transaction, a job needs no savepoint: if it fails, nothing commits.
+            let d = jobs.pop().map(|job| job(&txn)).expect("one job");
+            if d.failed {
+                drop(txn); // rolls back
+                (d.deliver)(None);
                 continue;
             }
-            let d = job(&txn);
-            let sql = if d.failed { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
-            if let Err(e) = txn.execute_batch(sql) {
-                tracing::error!(error = %e, "sqlite writer cannot close a savepoint");
-            }
             done.push(d);
+        } else {
+            for job in jobs {
+                if let Err(e) = run_statement(&txn, "SAVEPOINT job") {
+                    tracing::error!(error = %e, "sqlite writer cannot open a savepoint");
+                    continue;
+                }
+                let d = job(&txn);
+                if d.failed
+                    && let Err(e) = run_statement(&txn, "ROLLBACK TO job")
+                {
+                    tracing::error!(error = %e, "sqlite writer cannot roll a failed job back");
+                }
+                if let Err(e) = run_statement(&txn, "RELEASE job") {
+                    tracing::error!(error = %e, "sqlite writer cannot close a savepoint");
+                }
+                done.push(d);
+            }
         }
         let commit = txn.commit();
         let err = commit.as_ref().err();
@@ -391,6 +406,12 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Job>, max_group: usize,
         }
         checkpoint.after_commit(conn, WAL_PAGES.with(|p| p.get()));
     }
+}
+
+/// Runs one statement through the connection's statement cache (savepoints run once per job: not
+/// parsing them each time matters).
+fn run_statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Begins the group's transaction, retrying a few times: a failure here is usually transient
@@ -515,6 +536,40 @@ mod tests {
         // The WAL restarts past WAL_RESTART_PAGES (8 MiB of 4 KiB pages) and at the latest at
         // WAL_MAX_PAGES (24 MiB); without restarts it would hold all ~48 MB.
         assert!(largest < 32 << 20, "the WAL grew to {largest} bytes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_jobs_grouped_with_others_roll_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path().join("a.db"), SCHEMA, Options::default()).unwrap();
+        db.write(|t| -> Result<_> { Ok(t.execute("INSERT INTO t VALUES ('taken', 0)", [])?) }).await.unwrap();
+        let mut handles = Vec::new();
+        for i in 0..300 {
+            let db = db.clone();
+            handles.push(tokio::spawn(async move {
+                db.write(move |t| -> Result<_> {
+                    t.execute("INSERT INTO t VALUES (?1, ?2)", (format!("k{i}"), i))?;
+                    if i % 5 == 0 {
+                        t.execute("INSERT INTO t VALUES ('taken', 1)", [])?; // fails: the key exists
+                    }
+                    Ok(())
+                })
+                .await
+                .is_ok()
+            }));
+        }
+        let mut ok = 0;
+        for h in handles {
+            ok += usize::from(h.await.unwrap());
+        }
+        assert_eq!(ok, 240);
+        let n: i64 = db
+            .read(|c| -> Result<i64> {
+                Ok(c.query_row("SELECT count(*) FROM t WHERE k LIKE 'k%'", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 240, "only the failed jobs' rows are missing");
     }
 
     #[tokio::test]
