@@ -9,6 +9,9 @@ use ledge_queue::{
     SqliteQueueOptions, SqliteQueues,
 };
 
+/// delivery, event, action, installation, repository
+type Row = (String, String, Option<String>, Option<i64>, Option<String>);
+
 #[tokio::test]
 async fn deliveries_are_recorded_once_and_unreadable_messages_are_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +58,7 @@ async fn deliveries_are_recorded_once_and_unreadable_messages_are_dead_lettered(
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 
-    let rows: Vec<(String, String, Option<String>, Option<i64>, Option<String>)> = ledge_db::sqlx::query_as(
+    let rows: Vec<Row> = ledge_db::sqlx::query_as(
         "SELECT delivery, event, action, installation, repository FROM github_events ORDER BY delivery",
     )
     .fetch_all(db.pool())
