@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use ledge_bucket::Bucket;
 use ledge_config::{Config, Secrets};
@@ -295,6 +294,3 @@ impl Env {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
-
-/// How long a consumer may keep a batch before it is redelivered, when nothing else is set.
-pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
