@@ -127,7 +127,10 @@ impl Env {
         let cell = &self.buckets[&binding];
         cell.get_or_try_init(|| async {
             let path = declared.path.clone();
-            let options = ledge_bucket::LocalOptions::default();
+            let options = ledge_bucket::LocalOptions {
+                durability: sqlite_options(&self.config).durability,
+                ..ledge_bucket::LocalOptions::default()
+            };
             let bucket =
                 ledge_bucket::LocalBucket::open(&path, options).await.map_err(|e| EnvError::open(name, e))?;
             tracing::debug!(bucket = name, path = %path.display(), "opened bucket");
