@@ -144,7 +144,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
-        .merge(routes::webhooks::routes(state.limits.webhook_body))
+        .merge(routes::webhooks::routes())
         .merge(routes::pending::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))

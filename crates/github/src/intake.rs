@@ -53,7 +53,6 @@ pub struct WebhookIntake {
     verifier: WebhookVerifier,
     events: Arc<dyn QueueProducer>,
     archives: Arc<dyn Bucket>,
-    max_inline: usize,
 }
 
 impl std::fmt::Debug for WebhookIntake {
@@ -64,13 +63,7 @@ impl std::fmt::Debug for WebhookIntake {
 
 impl WebhookIntake {
     pub fn new(verifier: WebhookVerifier, events: Arc<dyn QueueProducer>, archives: Arc<dyn Bucket>) -> Self {
-        WebhookIntake { verifier, events, archives, max_inline: MAX_INLINE_MESSAGE }
-    }
-
-    /// Lowers the size above which payloads are archived (tests).
-    pub fn with_max_inline(mut self, bytes: usize) -> Self {
-        self.max_inline = bytes;
-        self
+        WebhookIntake { verifier, events, archives }
     }
 
     /// Verifies, parses, deduplicates and queues one delivery. Returns once it is persisted.
@@ -78,7 +71,7 @@ impl WebhookIntake {
         self.verifier.verify(headers.signature, &body)?;
         let envelope = Envelope::parse(headers.event, headers.delivery, &body)?;
         let mut message = envelope.queue_message(Payload::Inline(&body));
-        if message.len() > self.max_inline {
+        if message.len() > MAX_INLINE_MESSAGE {
             let key = archive_key(&envelope);
             let options = PutOptions {
                 http_metadata: HttpMetadata {

@@ -22,11 +22,8 @@ pub struct WebhooksModule {
     intake: WebhookIntake,
 }
 
-pub fn routes(body_limit: usize) -> Router<AppState> {
-    Router::new().route(
-        "/webhooks/github",
-        post(move |state: State<AppState>, request: Request| github(state, request, body_limit)),
-    )
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/webhooks/github", post(github))
 }
 
 async fn build(state: &AppState) -> Result<WebhooksModule, ApiError> {
@@ -43,14 +40,10 @@ async fn build(state: &AppState) -> Result<WebhooksModule, ApiError> {
     Ok(WebhooksModule { intake: WebhookIntake::new(verifier, events, archives) })
 }
 
-async fn github(
-    State(state): State<AppState>,
-    request: Request,
-    body_limit: usize,
-) -> Result<Response, ApiError> {
+async fn github(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let module = state.modules.webhooks.get_or_build(|| build(&state)).await?;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, body_limit).await?;
+    let body = read_body(body, state.limits.webhook_body).await?;
     let headers = delivery_headers(&parts.headers);
     match module.intake.accept(headers, body).await {
         Ok(Accepted::Queued { delivery }) => Ok(json(
