@@ -8,70 +8,46 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// The stable error codes of the HTTP API. Adding one is adding a row here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadRequest,
-    InvalidField,
-    InvalidJson,
-    Unauthenticated,
-    InvalidSignature,
-    NotFound,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    RateLimited,
-    Timeout,
-    NotImplemented,
-    NotConfigured,
-    Unavailable,
-    Internal,
+/// Declares [`ErrorCode`] from one table of `Variant => (status, stable code, title)` rows, so the
+/// enum, its [`ErrorCode::spec`] and [`ErrorCode::ALL`] cannot drift apart.
+macro_rules! error_codes {
+    ($($variant:ident => ($status:ident, $code:literal, $title:literal),)+) => {
+        /// The stable error codes of the HTTP API. Adding one is adding a row to the table below.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)+
+        }
+
+        impl ErrorCode {
+            /// (status, stable code, title).
+            pub const fn spec(self) -> (StatusCode, &'static str, &'static str) {
+                match self {
+                    $(ErrorCode::$variant => (StatusCode::$status, $code, $title),)+
+                }
+            }
+
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+        }
+    };
 }
 
-impl ErrorCode {
-    /// (status, stable code, title) — the one table.
-    pub const fn spec(self) -> (StatusCode, &'static str, &'static str) {
-        use ErrorCode::*;
-        match self {
-            BadRequest => (StatusCode::BAD_REQUEST, "bad_request", "Bad request"),
-            InvalidField => (StatusCode::BAD_REQUEST, "invalid_field", "A field is invalid"),
-            InvalidJson => (StatusCode::BAD_REQUEST, "invalid_json", "The body is not valid JSON"),
-            Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
-            InvalidSignature => {
-                (StatusCode::UNAUTHORIZED, "invalid_signature", "Signature verification failed")
-            }
-            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
-            UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
-            }
-            RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
-            Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long"),
-            NotImplemented => (StatusCode::NOT_IMPLEMENTED, "not_implemented", "Not implemented yet"),
-            NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured", "Not configured"),
-            Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable"),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-        }
-    }
-
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::BadRequest,
-        ErrorCode::InvalidField,
-        ErrorCode::InvalidJson,
-        ErrorCode::Unauthenticated,
-        ErrorCode::InvalidSignature,
-        ErrorCode::NotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UnsupportedMediaType,
-        ErrorCode::RateLimited,
-        ErrorCode::Timeout,
-        ErrorCode::NotImplemented,
-        ErrorCode::NotConfigured,
-        ErrorCode::Unavailable,
-        ErrorCode::Internal,
-    ];
+error_codes! {
+    BadRequest => (BAD_REQUEST, "bad_request", "Bad request"),
+    InvalidField => (BAD_REQUEST, "invalid_field", "A field is invalid"),
+    InvalidJson => (BAD_REQUEST, "invalid_json", "The body is not valid JSON"),
+    Unauthenticated => (UNAUTHORIZED, "unauthenticated", "Authentication required"),
+    InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Signature verification failed"),
+    NotFound => (NOT_FOUND, "not_found", "Not found"),
+    MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+    PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
+    UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type"),
+    RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+    Timeout => (SERVICE_UNAVAILABLE, "timeout", "The request took too long"),
+    NotImplemented => (NOT_IMPLEMENTED, "not_implemented", "Not implemented yet"),
+    NotConfigured => (SERVICE_UNAVAILABLE, "not_configured", "Not configured"),
+    Unavailable => (SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable"),
+    Internal => (INTERNAL_SERVER_ERROR, "internal", "Internal error"),
 }
 
 /// An error answered to the client as `application/problem+json`.
