@@ -44,66 +44,47 @@ impl Default for Limits {
     }
 }
 
-/// The route modules' lazily built states, one per module of the design.
-pub struct Modules {
-    pub webhooks: LazyModule<WebhooksModule>,
-    pub auth: LazyModule<Pending>,
-    pub organizations: LazyModule<Pending>,
-    pub repositories: LazyModule<Pending>,
-    pub api_keys: LazyModule<Pending>,
-    pub notifications: LazyModule<Pending>,
-    pub billing: LazyModule<Pending>,
-    pub search: LazyModule<Pending>,
-    pub chat: LazyModule<Pending>,
-    pub bug_analysis: LazyModule<Pending>,
-    pub analytics_enrichment: LazyModule<Pending>,
-    pub openapi: LazyModule<Pending>,
+/// Declares [`Modules`] from one table of `field: State = (name, weight)` rows, so the struct, its
+/// constructor and what `/health/modules` reports cannot drift apart.
+macro_rules! route_modules {
+    ($($field:ident: $state:ty = ($name:literal, $weight:ident),)+) => {
+        /// The route modules' lazily built states, one per module of the design.
+        pub struct Modules {
+            $(pub $field: LazyModule<$state>,)+
+        }
+
+        impl Modules {
+            pub fn new() -> Modules {
+                Modules { $($field: LazyModule::new($name, Weight::$weight),)+ }
+            }
+
+            /// Every route module with whether it is built; `health` and `metrics` always are.
+            pub fn statuses(&self) -> Vec<ModuleStatus> {
+                let always = |name| ModuleStatus { name, weight: Weight::Light, loaded: true };
+                vec![always("health"), always("metrics"), $(self.$field.status(),)+]
+            }
+        }
+    };
+}
+
+route_modules! {
+    webhooks: WebhooksModule = ("webhooks", Light),
+    auth: Pending = ("auth", Light),
+    organizations: Pending = ("organizations", Light),
+    repositories: Pending = ("repositories", Light),
+    api_keys: Pending = ("api-keys", Light),
+    notifications: Pending = ("notifications", Light),
+    billing: Pending = ("billing", Light),
+    search: Pending = ("search", Heavy),
+    chat: Pending = ("chat", Heavy),
+    bug_analysis: Pending = ("bug-analysis", Heavy),
+    analytics_enrichment: Pending = ("analytics-enrichment", Heavy),
+    openapi: Pending = ("openapi", Light),
 }
 
 impl Default for Modules {
     fn default() -> Self {
         Modules::new()
-    }
-}
-
-impl Modules {
-    pub fn new() -> Modules {
-        use Weight::*;
-        Modules {
-            webhooks: LazyModule::new("webhooks", Light),
-            auth: LazyModule::new("auth", Light),
-            organizations: LazyModule::new("organizations", Light),
-            repositories: LazyModule::new("repositories", Light),
-            api_keys: LazyModule::new("api-keys", Light),
-            notifications: LazyModule::new("notifications", Light),
-            billing: LazyModule::new("billing", Light),
-            search: LazyModule::new("search", Heavy),
-            chat: LazyModule::new("chat", Heavy),
-            bug_analysis: LazyModule::new("bug-analysis", Heavy),
-            analytics_enrichment: LazyModule::new("analytics-enrichment", Heavy),
-            openapi: LazyModule::new("openapi", Light),
-        }
-    }
-
-    /// Every lazily built module with whether it is built; `health` and `metrics` are always.
-    pub fn statuses(&self) -> Vec<ModuleStatus> {
-        let always = |name| ModuleStatus { name, weight: Weight::Light, loaded: true };
-        vec![
-            always("health"),
-            always("metrics"),
-            self.webhooks.status(),
-            self.auth.status(),
-            self.organizations.status(),
-            self.repositories.status(),
-            self.api_keys.status(),
-            self.notifications.status(),
-            self.billing.status(),
-            self.search.status(),
-            self.chat.status(),
-            self.bug_analysis.status(),
-            self.analytics_enrichment.status(),
-            self.openapi.status(),
-        ]
     }
 }
 
