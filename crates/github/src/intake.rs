@@ -85,7 +85,7 @@ impl WebhookIntake {
         }
         let options = SendOptions { dedup_key: Some(envelope.delivery.clone()), ..SendOptions::default() };
         let delivery = envelope.delivery;
-        match self.events.send(MessageBody::RawJson(message.into()), options).await? {
+        match self.events.send(MessageBody::ValidJson(message.into()), options).await? {
             SendOutcome::Queued { .. } => Ok(Accepted::Queued { delivery }),
             SendOutcome::Duplicate => Ok(Accepted::Duplicate { delivery }),
         }

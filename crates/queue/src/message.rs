@@ -64,6 +64,10 @@ pub enum MessageBody {
     Json(serde_json::Value),
     /// A serialized JSON document, validated at send and stored as is.
     RawJson(Bytes),
+    /// A serialized JSON document its builder guarantees valid — serialized by serde, or spliced
+    /// from parts that were each parsed — stored as is without the second parse `RawJson` gets
+    /// (debug builds still check). Received bodies are never this variant.
+    ValidJson(Bytes),
     Text(String),
     Bytes(Bytes),
 }
@@ -72,14 +76,14 @@ impl MessageBody {
     /// Serializes `value` into a json body.
     pub fn json_from<T: serde::Serialize + ?Sized>(value: &T) -> Result<MessageBody, QueueError> {
         serde_json::to_vec(value)
-            .map(|v| MessageBody::RawJson(Bytes::from(v)))
+            .map(|v| MessageBody::ValidJson(Bytes::from(v)))
             .map_err(|e| QueueError::invalid("body", format!("cannot serialize to JSON: {e}")))
     }
 
     /// The content type this body has when no other is declared.
     pub fn content_type(&self) -> ContentType {
         match self {
-            MessageBody::Json(_) | MessageBody::RawJson(_) => ContentType::Json,
+            MessageBody::Json(_) | MessageBody::RawJson(_) | MessageBody::ValidJson(_) => ContentType::Json,
             MessageBody::Text(_) => ContentType::Text,
             MessageBody::Bytes(_) => ContentType::Bytes,
         }
@@ -89,7 +93,7 @@ impl MessageBody {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, QueueError> {
         let parsed = match self {
             MessageBody::Json(value) => T::deserialize(value),
-            MessageBody::RawJson(raw) => serde_json::from_slice(raw),
+            MessageBody::RawJson(raw) | MessageBody::ValidJson(raw) => serde_json::from_slice(raw),
             MessageBody::Text(text) => serde_json::from_str(text),
             MessageBody::Bytes(_) => {
                 return Err(QueueError::invalid("body", "a bytes body is not JSON"));
@@ -113,6 +117,14 @@ impl MessageBody {
                     .map_err(|e| QueueError::invalid("body", format!("cannot serialize to JSON: {e}")))?;
                 return Ok((ContentType::Json, Bytes::from(serialized)));
             }
+            MessageBody::ValidJson(raw) if content_type == ContentType::Json => {
+                debug_assert!(
+                    serde_json::from_slice::<IgnoredAny>(&raw).is_ok(),
+                    "a ValidJson body is not JSON"
+                );
+                return Ok((ContentType::Json, raw));
+            }
+            MessageBody::ValidJson(raw) => raw,
             MessageBody::RawJson(raw) | MessageBody::Bytes(raw) => raw,
             MessageBody::Text(text) => Bytes::from(text),
         };

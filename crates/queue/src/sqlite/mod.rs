@@ -1,16 +1,21 @@
 //! The embedded driver: every queue in one SQLite database (the queue name is a column), written
 //! through `ledge_sqlite`'s group-commit writer, woken in-process by a `Notify` per queue.
 //!
-//! A send is one write job (dedup check + insert); a claim is one write job that leases the
-//! oldest visible rows (`visible_at = now + lease`, `attempts + 1`, a fresh lease token); a batch
-//! is settled in one write job whose statements all require the lease token still to match.
-//! The driver is single-process: opening it releases every lease a previous process left, so
-//! unsettled messages are redelivered right after a restart.
+//! A send is appended to the [`inbox`] (one `write(2)` on the sender's thread, after a dedup
+//! check) and answered; whoever reads the queue next — a claim, `ready`, `depth`, `peek`, the
+//! purge — first moves the inbox into the tables in large transactions. A claim is one write job
+//! that leases the oldest visible rows (`visible_at = now + lease`, `attempts + 1`, a fresh lease
+//! token); a batch is settled in one write job whose statements all require the lease token still
+//! to match. The driver is single-process: opening it drains what a previous process left in the
+//! inbox and releases every lease it held, so unsettled messages are redelivered after a restart.
 //!
 //! Bodies of 512 bytes or more are stored LZ4-compressed when that saves at least an eighth
 //! (`body_encoding` 1): webhook payloads shrink ~5x, and every byte not written to the WAL is a
-//! byte not copied again by the checkpoint. Compression and decompression run on the caller's
-//! task, never on the writer thread that every sender waits for.
+//! byte not copied again by the checkpoint. Compression runs when the inbox is drained (on the
+//! consumer's task, which runs at low priority in `ledge serve`), decompression on the claimer's
+//! task; neither on the writer thread, nor on the sender's request path.
+
+mod inbox;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +29,7 @@ use ledge_sqlite::{Database, Durability};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use self::inbox::Inbox;
 use crate::{
     ContentType, DeadLetterInfo, LeaseToken, LeasedMessage, MessageBody, MessageId, NewMessage, Producer,
     PurgeReport, QueueBackend, QueueConfig, QueueDepth, QueueError, QueueProducer, QueuedMessage, ReadyState,
@@ -100,6 +106,7 @@ impl SqliteQueueOptions {
 /// The embedded queue driver.
 pub struct SqliteQueues {
     db: Database,
+    inbox: Arc<Inbox>,
     config: QueueConfig,
     /// One entry per declared queue: its wake-up for consumers.
     queues: HashMap<String, Arc<QueueState>>,
@@ -129,7 +136,10 @@ impl SqliteQueues {
             return Err(QueueError::invalid("purge_interval", "must be more than 0"));
         }
         let sqlite_options = ledge_sqlite::Options { durability, ..ledge_sqlite::Options::default() };
-        let db = Database::open(path, SCHEMA, sqlite_options)?;
+        let path = path.as_ref();
+        let db = Database::open(path, &format!("{SCHEMA}{}", inbox::SCHEMA), sqlite_options)?;
+        let dedup_window = millis(config.dedup_window());
+        let inbox = Arc::new(Inbox::open(inbox_dir(path), &db, durability, dedup_window)?);
         db.write_blocking(|txn| -> Result<usize, QueueError> {
             Ok(txn.execute(
                 "UPDATE queue_messages SET lease_token = NULL, visible_at = min(visible_at, ?1)
@@ -144,7 +154,7 @@ impl SqliteQueues {
                 (q.name.clone(), Arc::new(QueueState { name: q.name.as_str().into(), sent: Notify::new() }))
             })
             .collect();
-        let this = Arc::new(SqliteQueues { db, config, queues });
+        let this = Arc::new(SqliteQueues { db, inbox, config, queues });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(purge_periodically(Arc::downgrade(&this), purge_interval));
         }
@@ -159,6 +169,22 @@ impl SqliteQueues {
     fn state(&self, queue: &str) -> Result<&Arc<QueueState>, QueueError> {
         self.queues.get(queue).ok_or_else(|| QueueError::UnknownQueue(queue.to_owned()))
     }
+
+    /// Moves every message sent so far from the inbox into the tables.
+    async fn drain_inbox(&self) -> Result<(), QueueError> {
+        self.inbox.drain(&self.db, millis(self.config.dedup_window())).await
+    }
+
+    /// Messages sent and not yet moved into the tables (they are visible to the next claim).
+    pub fn inbox_backlog(&self) -> u64 {
+        self.inbox.pending_messages()
+    }
+}
+
+/// The inbox of the database at `path`: `queues.db` → `queues.inbox/`, beside it.
+fn inbox_dir(path: &Path) -> std::path::PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("queues");
+    path.with_file_name(format!("{stem}.inbox"))
 }
 
 async fn purge_periodically(queues: Weak<SqliteQueues>, every: Duration) {
@@ -275,45 +301,12 @@ impl QueueBackend for SqliteQueues {
 
     async fn send(&self, queue: &str, messages: Vec<NewMessage>) -> Result<Vec<SendOutcome>, QueueError> {
         let state = self.state(queue)?.clone();
-        let queue = state.name.clone();
+        if self.inbox.is_full() {
+            // The consumers are far behind: this sender moves the backlog into the tables itself.
+            self.drain_inbox().await?;
+        }
         let dedup_window = millis(self.config.dedup_window());
-        let messages: Vec<(NewMessage, StoredBody)> = messages
-            .into_iter()
-            .map(|m| {
-                let stored = StoredBody::encode(&m.body);
-                (m, stored)
-            })
-            .collect();
-        let outcomes = self
-            .db
-            .write(move |txn| -> Result<Vec<SendOutcome>, QueueError> {
-                let now = now_ms();
-                let mut outcomes = Vec::with_capacity(messages.len());
-                for (message, stored) in messages {
-                    if let Some(key) = &message.dedup_key {
-                        let mut take = txn.prepare_cached(TAKE_DEDUP_KEY)?;
-                        if take.execute(params![&*queue, key, now.saturating_add(dedup_window), now])? == 0 {
-                            outcomes.push(SendOutcome::Duplicate);
-                            continue;
-                        }
-                    }
-                    let id = Uuid::now_v7();
-                    let visible_at = now.saturating_add(millis(message.delay));
-                    let mut insert = txn.prepare_cached(INSERT_MESSAGE)?;
-                    insert.execute(params![
-                        &id.as_bytes()[..],
-                        &*queue,
-                        visible_at,
-                        now,
-                        content_type_code(message.content_type),
-                        stored.encoding,
-                        &stored.bytes[..],
-                    ])?;
-                    outcomes.push(SendOutcome::Queued { id: MessageId::from_uuid(id) });
-                }
-                Ok(outcomes)
-            })
-            .await?;
+        let outcomes = self.inbox.append(&self.db, &state.name, messages, dedup_window).await?;
         if outcomes.iter().any(|o| matches!(o, SendOutcome::Queued { .. })) {
             state.sent.notify_one();
         }
@@ -322,6 +315,7 @@ impl QueueBackend for SqliteQueues {
 
     async fn ready(&self, queue: &str, max: usize) -> Result<ReadyState, QueueError> {
         let queue = self.state(queue)?.name.clone();
+        self.drain_inbox().await?;
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         self.db
             .read(move |conn| -> Result<ReadyState, QueueError> {
@@ -363,6 +357,7 @@ impl QueueBackend for SqliteQueues {
         lease: Duration,
     ) -> Result<Vec<LeasedMessage>, QueueError> {
         let queue = self.state(queue)?.name.clone();
+        self.drain_inbox().await?;
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let lease = millis(lease);
         self.db
@@ -473,6 +468,7 @@ impl QueueBackend for SqliteQueues {
 
     async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
         let queue = self.state(queue)?.name.clone();
+        self.drain_inbox().await?;
         self.db
             .read(move |conn| -> Result<QueueDepth, QueueError> {
                 let (ready, delayed, in_flight): (i64, i64, i64) = conn
@@ -493,6 +489,7 @@ impl QueueBackend for SqliteQueues {
 
     async fn peek(&self, queue: &str, limit: usize) -> Result<Vec<QueuedMessage>, QueueError> {
         let queue = self.state(queue)?.name.clone();
+        self.drain_inbox().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.db
             .read(move |conn| -> Result<Vec<QueuedMessage>, QueueError> {
@@ -525,6 +522,7 @@ impl QueueBackend for SqliteQueues {
     }
 
     async fn purge_expired(&self) -> Result<PurgeReport, QueueError> {
+        self.drain_inbox().await?;
         let retention = millis(self.config.retention);
         self.db
             .write(move |txn| -> Result<PurgeReport, QueueError> {

@@ -1,0 +1,624 @@
+//! The inbox: an append-only log that sends are persisted to before they answer, moved into the
+//! queue tables later, in large transactions, by whoever reads the queue next.
+//!
+//! Why: a send is on the request path of every webhook, and a SQLite insert (a hand-off to the
+//! writer thread, five B-tree updates, WAL frames, a checkpoint later) costs several times what the
+//! rest of the request does. An append to a file costs one `write(2)` on the sender's own thread.
+//! The queue tables stay the one place consumers read: `claim`, `ready`, `depth`, `peek` and the
+//! purge first move whatever the inbox holds into them ([`Inbox::drain`]).
+//!
+//! # Format
+//!
+//! Segment files `inbox/<number:020>.log`, each a sequence of records, one per send call (so a
+//! batch send is all-or-none):
+//!
+//! ```text
+//! record  = len:u32le crc32:u32le payload[len]
+//! payload = version:u8 (=1) queue_len:u16le queue count:u32le message*
+//! message = id:[16] sent_at:i64le visible_at:i64le content_type:u8
+//!           key_len:u16le key (key_len = 0xFFFF: no key) body_len:u32le body
+//! ```
+//!
+//! # Invariants
+//!
+//! * A record is complete in the file before its send returns, and the writer's end offset
+//!   (`len`) only ever covers complete records: drains read up to it, never past.
+//! * `queue_inbox` (one row in the database) holds the position up to which records are in the
+//!   queue tables; it moves in the same transaction as the rows it accounts for, so a crash at any
+//!   point neither loses nor duplicates a record.
+//! * A dedup key is held either by the `queue_dedup_keys` table or by the inbox's pending set, and
+//!   a sender checks both; `generation` tells a sender that a drain moved keys from one to the
+//!   other between its two checks, so that it checks the table again.
+//!
+//! Durability: with [`Durability::Process`] a record is in the kernel's page cache when its send
+//! returns (it survives the process, not a power loss — as SQLite's `synchronous=NORMAL`); with
+//! [`Durability::PowerLoss`] the send also waits for an `fdatasync` that covers it (one sync for
+//! every sender waiting at once).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use ledge_sqlite::rusqlite::{OptionalExtension, Transaction, params};
+use ledge_sqlite::{Database, Durability};
+use uuid::Uuid;
+
+use super::{INSERT_MESSAGE, StoredBody, TAKE_DEDUP_KEY, content_type_code};
+use crate::{MessageId, NewMessage, QueueError, SendOutcome, now_ms};
+
+/// A segment is closed and a new one started once it holds this many bytes.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Most record bytes one drain transaction moves into the tables.
+const DRAIN_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Largest record accepted when reading (a send is at most a batch: 256 KB + metadata).
+const MAX_RECORD_BYTES: u32 = 16 * 1024 * 1024;
+/// Pending bytes past which a sender drains the inbox itself before it appends: the backlog a
+/// burst may leave for the consumers is bounded, and a producer that outruns them slows down.
+pub(super) const MAX_PENDING_BYTES: u64 = 1024 * 1024 * 1024;
+/// Pending messages past which a sender drains first (bounds the pending dedup keys in memory).
+pub(super) const MAX_PENDING_MESSAGES: u64 = 262_144;
+const NO_KEY: u16 = u16::MAX;
+const VERSION: u8 = 1;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue_inbox (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    segment INTEGER NOT NULL,              -- records before (segment, offset) are in the tables
+    offset INTEGER NOT NULL
+);
+";
+
+const HOLDS_DEDUP_KEY: &str =
+    "SELECT 1 FROM queue_dedup_keys WHERE queue = ?1 AND dedup_key = ?2 AND expires_at > ?3";
+
+/// Where the next record to drain starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Position {
+    segment: u64,
+    offset: u64,
+}
+
+/// The writer's side, behind one lock: held for the duplicate check and the append.
+struct Writer {
+    file: File,
+    segment: u64,
+    /// End of the last complete record in `segment`.
+    len: u64,
+    /// Dedup keys of records not drained yet, by queue, with when they expire (epoch ms).
+    pending_keys: HashMap<Arc<str>, HashMap<Box<str>, i64>>,
+}
+
+pub(super) struct Inbox {
+    dir: PathBuf,
+    durability: Durability,
+    writer: Mutex<Writer>,
+    /// Bumped (under the writer lock) each time a drain moved dedup keys into the table.
+    generation: AtomicU64,
+    /// Messages appended and not drained yet, and their records' bytes.
+    pending_messages: AtomicU64,
+    pending_bytes: AtomicU64,
+    /// One drain at a time; holds the drained position.
+    drained: tokio::sync::Mutex<Position>,
+    /// Bytes known to be synced, in `Durability::PowerLoss` (segment, offset).
+    synced: Mutex<Position>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox").field("dir", &self.dir).finish()
+    }
+}
+
+/// One message read back from a record, ready to be inserted.
+struct Drained {
+    queue: Arc<str>,
+    id: [u8; 16],
+    sent_at: i64,
+    visible_at: i64,
+    content_type: i64,
+    key: Option<Box<str>>,
+    body: StoredBody,
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> QueueError {
+    QueueError::Backend(format!("queue inbox {}: {error}", path.display()).into())
+}
+
+fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:020}.log"))
+}
+
+/// The segments in `dir`, in order.
+fn list_segments(dir: &Path) -> Result<Vec<u64>, QueueError> {
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        if let Some(number) = name.to_str().and_then(|n| n.strip_suffix(".log")).and_then(|n| n.parse().ok())
+        {
+            segments.push(number);
+        }
+    }
+    segments.sort_unstable();
+    Ok(segments)
+}
+
+fn encode_record(queue: &str, messages: &[(Uuid, i64, i64, &NewMessage)]) -> Vec<u8> {
+    let body_bytes: usize = messages
+        .iter()
+        .map(|(.., m)| 16 + 8 + 8 + 1 + 2 + m.dedup_key.as_ref().map_or(0, |k| k.len()) + 4 + m.body.len())
+        .sum();
+    let mut record = Vec::with_capacity(8 + 1 + 2 + queue.len() + 4 + body_bytes);
+    record.extend_from_slice(&[0; 8]);
+    record.push(VERSION);
+    record.extend_from_slice(&(queue.len() as u16).to_le_bytes());
+    record.extend_from_slice(queue.as_bytes());
+    record.extend_from_slice(&(messages.len() as u32).to_le_bytes());
+    for (id, sent_at, visible_at, message) in messages {
+        record.extend_from_slice(id.as_bytes());
+        record.extend_from_slice(&sent_at.to_le_bytes());
+        record.extend_from_slice(&visible_at.to_le_bytes());
+        record.push(content_type_code(message.content_type) as u8);
+        match &message.dedup_key {
+            Some(key) => {
+                record.extend_from_slice(&(key.len() as u16).to_le_bytes());
+                record.extend_from_slice(key.as_bytes());
+            }
+            None => record.extend_from_slice(&NO_KEY.to_le_bytes()),
+        }
+        record.extend_from_slice(&(message.body.len() as u32).to_le_bytes());
+        record.extend_from_slice(&message.body);
+    }
+    let payload_len = (record.len() - 8) as u32;
+    let crc = crc32fast::hash(&record[8..]);
+    record[..4].copy_from_slice(&payload_len.to_le_bytes());
+    record[4..8].copy_from_slice(&crc.to_le_bytes());
+    record
+}
+
+/// A cursor over a record's payload; every read is bounds-checked.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take(8).and_then(|b| b.try_into().ok()).map(i64::from_le_bytes)
+    }
+}
+
+/// Decodes one record's payload (its CRC already checked).
+fn decode_payload(payload: &[u8], queues: &mut HashMap<Box<str>, Arc<str>>) -> Option<Vec<Drained>> {
+    let mut cursor = Cursor(payload);
+    if cursor.u8()? != VERSION {
+        return None;
+    }
+    let queue_len = usize::from(cursor.u16()?);
+    let queue = std::str::from_utf8(cursor.take(queue_len)?).ok()?;
+    let queue = match queues.get(queue) {
+        Some(q) => q.clone(),
+        None => {
+            let q: Arc<str> = queue.into();
+            queues.insert(queue.into(), q.clone());
+            q
+        }
+    };
+    let count = cursor.u32()? as usize;
+    let mut messages = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let id: [u8; 16] = cursor.take(16)?.try_into().ok()?;
+        let sent_at = cursor.i64()?;
+        let visible_at = cursor.i64()?;
+        let content_type = i64::from(cursor.u8()?);
+        let key = match cursor.u16()? {
+            NO_KEY => None,
+            len => Some(std::str::from_utf8(cursor.take(usize::from(len))?).ok()?.into()),
+        };
+        let body_len = cursor.u32()? as usize;
+        let body = StoredBody::encode(&Bytes::copy_from_slice(cursor.take(body_len)?));
+        messages.push(Drained { queue: queue.clone(), id, sent_at, visible_at, content_type, key, body });
+    }
+    cursor.0.is_empty().then_some(messages)
+}
+
+/// Reads the complete, intact records of `segment` in `[from, until)` (until `None`: to the end
+/// of the file), at most about `max_bytes` of them. Returns the messages and the offset after the
+/// last record read. Stops at the first torn or corrupt record.
+fn read_records(
+    dir: &Path,
+    segment: u64,
+    from: u64,
+    until: Option<u64>,
+    max_bytes: usize,
+    queues: &mut HashMap<Box<str>, Arc<str>>,
+) -> Result<(Vec<Drained>, u64, bool), QueueError> {
+    let path = segment_path(dir, segment);
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), from, false)),
+        Err(e) => return Err(io_error(&path, e)),
+    };
+    let end = match until {
+        Some(end) => end,
+        None => file.metadata().map_err(|e| io_error(&path, e))?.len(),
+    };
+    file.seek(SeekFrom::Start(from)).map_err(|e| io_error(&path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file.take(end.saturating_sub(from)));
+    let mut offset = from;
+    let mut read = 0usize;
+    let mut messages = Vec::new();
+    let mut header = [0u8; 8];
+    let mut payload = Vec::new();
+    let mut corrupt = false;
+    while read < max_bytes && offset < end {
+        if end - offset < 8 || reader.read_exact(&mut header).is_err() {
+            corrupt = true;
+            break;
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len > MAX_RECORD_BYTES || u64::from(len) > end - offset - 8 {
+            corrupt = true;
+            break;
+        }
+        payload.resize(len as usize, 0);
+        if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
+            corrupt = true;
+            break;
+        }
+        let Some(decoded) = decode_payload(&payload, queues) else {
+            corrupt = true;
+            break;
+        };
+        messages.extend(decoded);
+        offset += 8 + u64::from(len);
+        read += 8 + len as usize;
+    }
+    Ok((messages, offset, corrupt))
+}
+
+/// Inserts drained messages and moves the position, in one transaction.
+fn insert_drained(
+    txn: &Transaction<'_>,
+    messages: &[Drained],
+    dedup_window: i64,
+    to: Position,
+) -> Result<(), QueueError> {
+    let now = now_ms();
+    for message in messages {
+        if let Some(key) = &message.key {
+            let mut take = txn.prepare_cached(TAKE_DEDUP_KEY)?;
+            let expires = message.sent_at.saturating_add(dedup_window);
+            if take.execute(params![&*message.queue, &**key, expires, now])? == 0 {
+                // The send answered "queued": keep the message whatever the table says.
+                tracing::warn!(queue = %message.queue, key = %key, "inbox message's dedup key already held");
+            }
+        }
+        txn.prepare_cached(INSERT_MESSAGE)?.execute(params![
+            &message.id[..],
+            &*message.queue,
+            message.visible_at,
+            message.sent_at,
+            message.content_type,
+            message.body.encoding,
+            &message.body.bytes[..],
+        ])?;
+    }
+    txn.prepare_cached(
+        "INSERT INTO queue_inbox (id, segment, offset) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, offset = excluded.offset",
+    )?
+    .execute(params![to.segment as i64, to.offset as i64])?;
+    Ok(())
+}
+
+fn stored_position(db: &Database) -> Result<Option<Position>, QueueError> {
+    db.read_blocking(|conn| -> Result<Option<Position>, QueueError> {
+        Ok(conn
+            .query_row("SELECT segment, offset FROM queue_inbox WHERE id = 1", [], |row| {
+                Ok(Position { segment: row.get::<_, i64>(0)? as u64, offset: row.get::<_, i64>(1)? as u64 })
+            })
+            .optional()?)
+    })
+}
+
+impl Inbox {
+    /// Opens the inbox in `dir`: moves every record a previous process left into the tables
+    /// (cutting a torn record at the end, which no send answered for), then starts a new segment.
+    pub(super) fn open(
+        dir: PathBuf,
+        db: &Database,
+        durability: Durability,
+        dedup_window: i64,
+    ) -> Result<Inbox, QueueError> {
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let segments = list_segments(&dir)?;
+        let start = stored_position(db)?
+            .unwrap_or(Position { segment: segments.first().copied().unwrap_or(0), offset: 0 });
+        let mut queues = HashMap::new();
+        let mut position = start;
+        for &segment in segments.iter().filter(|&&s| s >= start.segment) {
+            if segment > position.segment {
+                position = Position { segment, offset: 0 };
+            }
+            loop {
+                let (messages, offset, corrupt) =
+                    read_records(&dir, segment, position.offset, None, DRAIN_CHUNK_BYTES, &mut queues)?;
+                if offset == position.offset {
+                    if corrupt {
+                        tracing::warn!(
+                            segment,
+                            offset,
+                            "queue inbox: dropping a torn record no send answered for"
+                        );
+                    }
+                    break;
+                }
+                let to = Position { segment, offset };
+                db.write_blocking(move |txn| insert_drained(txn, &messages, dedup_window, to))?;
+                position = to;
+            }
+        }
+        let next = segments.last().map_or(start.segment, |&s| s + 1).max(start.segment);
+        let fresh = Position { segment: next, offset: 0 };
+        db.write_blocking(move |txn| -> Result<(), QueueError> {
+            txn.execute(
+                "INSERT INTO queue_inbox (id, segment, offset) VALUES (1, ?1, 0)
+                 ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, offset = 0",
+                [fresh.segment as i64],
+            )?;
+            Ok(())
+        })?;
+        for segment in segments {
+            let path = segment_path(&dir, segment);
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+        }
+        let file = create_segment(&dir, next, durability)?;
+        Ok(Inbox {
+            writer: Mutex::new(Writer { file, segment: next, len: 0, pending_keys: HashMap::new() }),
+            dir,
+            durability,
+            generation: AtomicU64::new(0),
+            pending_messages: AtomicU64::new(0),
+            pending_bytes: AtomicU64::new(0),
+            drained: tokio::sync::Mutex::new(fresh),
+            synced: Mutex::new(fresh),
+        })
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a sender should drain before appending (the backlog is at its bound).
+    pub(super) fn is_full(&self) -> bool {
+        self.pending_bytes.load(Ordering::Acquire) >= MAX_PENDING_BYTES
+            || self.pending_messages.load(Ordering::Acquire) >= MAX_PENDING_MESSAGES
+    }
+
+    /// Messages appended and not yet moved into the tables.
+    pub(super) fn pending_messages(&self) -> u64 {
+        self.pending_messages.load(Ordering::Acquire)
+    }
+
+    /// Appends one send's messages as one record; answers duplicates for dedup keys held by the
+    /// table or by a pending record (or twice in `messages`). Returns once the record is written
+    /// (and synced, with `Durability::PowerLoss`).
+    pub(super) async fn append(
+        self: &Arc<Self>,
+        db: &Database,
+        queue: &Arc<str>,
+        messages: Vec<NewMessage>,
+        dedup_window: i64,
+    ) -> Result<Vec<SendOutcome>, QueueError> {
+        let (outcomes, end) = self.write_record(db, queue, messages, dedup_window)?;
+        if let Some(end) = end.filter(|_| self.durability == Durability::PowerLoss) {
+            let inbox = self.clone();
+            tokio::task::spawn_blocking(move || inbox.sync_to(end))
+                .await
+                .map_err(|e| QueueError::Backend(format!("inbox sync task failed: {e}").into()))??;
+        }
+        Ok(outcomes)
+    }
+
+    /// The synchronous part of [`Inbox::append`]: returns the outcomes and, when a record was
+    /// written, where it ends.
+    fn write_record(
+        &self,
+        db: &Database,
+        queue: &Arc<str>,
+        messages: Vec<NewMessage>,
+        dedup_window: i64,
+    ) -> Result<(Vec<SendOutcome>, Option<Position>), QueueError> {
+        let now = now_ms();
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut held = self.held_in_table(db, queue, &messages, now)?;
+        let mut writer = self.lock_writer();
+        if self.generation.load(Ordering::Acquire) != generation {
+            // A drain moved keys from the pending set into the table since the check above.
+            held = self.held_in_table(db, queue, &messages, now)?;
+        }
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut accepted = Vec::with_capacity(messages.len());
+        let mut taken: Vec<&str> = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            if let Some(key) = message.dedup_key.as_deref() {
+                let pending = writer
+                    .pending_keys
+                    .get(queue)
+                    .and_then(|keys| keys.get(key))
+                    .is_some_and(|&expires| expires > now);
+                if held[index] || pending || taken.contains(&key) {
+                    outcomes.push(SendOutcome::Duplicate);
+                    continue;
+                }
+                taken.push(key);
+            }
+            let id = Uuid::now_v7();
+            let visible_at = now.saturating_add(super::millis(message.delay));
+            accepted.push((id, now, visible_at, message));
+            outcomes.push(SendOutcome::Queued { id: MessageId::from_uuid(id) });
+        }
+        if accepted.is_empty() {
+            return Ok((outcomes, None));
+        }
+        if writer.len >= SEGMENT_BYTES {
+            if self.durability == Durability::PowerLoss {
+                // Records of the closing segment must be synced before any of the next one is.
+                writer.file.sync_data().map_err(|e| io_error(&self.dir, e))?;
+            }
+            let next = writer.segment + 1;
+            writer.file = create_segment(&self.dir, next, self.durability)?;
+            writer.segment = next;
+            writer.len = 0;
+        }
+        let record = encode_record(queue, &accepted);
+        if let Err(error) = writer.file.write_all(&record) {
+            // Cut what a short write left, so the next record starts where this one did.
+            let len = writer.len;
+            let _ = writer.file.set_len(len).and_then(|()| writer.file.seek(SeekFrom::Start(len)));
+            return Err(io_error(&segment_path(&self.dir, writer.segment), error));
+        }
+        writer.len += record.len() as u64;
+        self.pending_bytes.fetch_add(record.len() as u64, Ordering::AcqRel);
+        self.pending_messages.fetch_add(accepted.len() as u64, Ordering::AcqRel);
+        if !taken.is_empty() {
+            let keys = writer.pending_keys.entry(queue.clone()).or_default();
+            let expires = now.saturating_add(dedup_window);
+            keys.extend(taken.into_iter().map(|key| (Box::from(key), expires)));
+        }
+        Ok((outcomes, Some(Position { segment: writer.segment, offset: writer.len })))
+    }
+
+    /// Which of `messages`' dedup keys the table holds, unexpired.
+    fn held_in_table(
+        &self,
+        db: &Database,
+        queue: &str,
+        messages: &[NewMessage],
+        now: i64,
+    ) -> Result<Vec<bool>, QueueError> {
+        if messages.iter().all(|m| m.dedup_key.is_none()) {
+            return Ok(vec![false; messages.len()]);
+        }
+        db.read_blocking(|conn| -> Result<Vec<bool>, QueueError> {
+            let mut holds = conn.prepare_cached(HOLDS_DEDUP_KEY)?;
+            messages
+                .iter()
+                .map(|m| match &m.dedup_key {
+                    Some(key) => Ok(holds.exists(params![queue, key, now])?),
+                    None => Ok(false),
+                })
+                .collect()
+        })
+    }
+
+    /// Syncs the active segment so that everything up to `end` survives a power loss. Senders
+    /// waiting at once share one `fdatasync`.
+    fn sync_to(&self, end: Position) -> Result<(), QueueError> {
+        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if *synced >= end {
+            return Ok(());
+        }
+        let (file, covered) = {
+            let writer = self.lock_writer();
+            let file = writer.file.try_clone().map_err(|e| io_error(&self.dir, e))?;
+            (file, Position { segment: writer.segment, offset: writer.len })
+        };
+        // A rotation syncs the segment it closes (see `create_segment`), so syncing the active
+        // one covers every earlier record.
+        file.sync_data().map_err(|e| io_error(&self.dir, e))?;
+        *synced = covered;
+        Ok(())
+    }
+
+    /// Moves every record appended before the call into the tables. Cheap when there is none.
+    pub(super) async fn drain(&self, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
+        if self.pending_messages.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        let mut drained = self.drained.lock().await;
+        let end = {
+            let writer = self.lock_writer();
+            Position { segment: writer.segment, offset: writer.len }
+        };
+        let mut queues = HashMap::new();
+        while *drained < end {
+            let from = *drained;
+            let until = (from.segment == end.segment).then_some(end.offset);
+            let (messages, offset, corrupt) =
+                read_records(&self.dir, from.segment, from.offset, until, DRAIN_CHUNK_BYTES, &mut queues)?;
+            if corrupt {
+                return Err(QueueError::Backend(
+                    format!("queue inbox segment {} is corrupt at offset {offset}", from.segment).into(),
+                ));
+            }
+            // The end of a closed segment: go on with the next one.
+            let to = if from.segment < end.segment && until.is_none() && offset == from.offset {
+                Position { segment: from.segment + 1, offset: 0 }
+            } else {
+                Position { segment: from.segment, offset }
+            };
+            let keys: Vec<(Arc<str>, Box<str>, i64)> = messages
+                .iter()
+                .filter_map(|m| {
+                    m.key.clone().map(|k| (m.queue.clone(), k, m.sent_at.saturating_add(dedup_window)))
+                })
+                .collect();
+            let count = messages.len() as u64;
+            let bytes = if to.segment == from.segment { to.offset - from.offset } else { 0 };
+            db.write(move |txn| insert_drained(txn, &messages, dedup_window, to)).await?;
+            *drained = to;
+            {
+                let mut writer = self.lock_writer();
+                for (queue, key, expires) in &keys {
+                    // Only this record's hold: a later send may have taken the key again since.
+                    if let Some(held) = writer.pending_keys.get_mut(queue)
+                        && held.get(key) == Some(expires)
+                    {
+                        held.remove(key);
+                    }
+                }
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
+            self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.pending_messages.fetch_sub(count, Ordering::AcqRel);
+            if to.segment > from.segment {
+                let path = segment_path(&self.dir, from.segment);
+                std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates segment `number` (empty) and returns it open for appending. With
+/// `Durability::PowerLoss` the directory entry is synced, and so is the segment being closed
+/// (by the caller's sync of everything before rotation: see `Inbox::sync_to`).
+fn create_segment(dir: &Path, number: u64, durability: Durability) -> Result<File, QueueError> {
+    let path = segment_path(dir, number);
+    let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error(&path, e))?;
+    if durability == Durability::PowerLoss {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
+    }
+    Ok(file)
+}
