@@ -73,6 +73,9 @@ macro_rules! declare_secrets {
 declare_secrets! {
     /// The key GitHub signs webhook deliveries with.
     GithubWebhookSecret => "LEDGE_GITHUB_WEBHOOK_SECRET", "github_webhook_secret";
+    /// A token that can read the repositories ledge indexes over https (a GitHub App installation
+    /// token or a personal access token); public repositories need none.
+    GithubToken => "LEDGE_GITHUB_TOKEN", "github_token";
 }
 
 impl SecretName {
@@ -110,6 +113,10 @@ impl Secrets {
 
     pub fn github_webhook_secret(&self) -> Option<&Secret> {
         self.get(SecretName::GithubWebhookSecret)
+    }
+
+    pub fn github_token(&self) -> Option<&Secret> {
+        self.get(SecretName::GithubToken)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).

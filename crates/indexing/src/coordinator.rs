@@ -12,6 +12,8 @@
 //! * `lease/{deadline ms}/{index}` — a leased batch; keys sort by deadline, so the first key tells
 //!   whether any lease has expired, without scanning batches.
 //! * `failure/{seq}` — the first `max_failures_listed` failed files with their reasons.
+//! * `notes` — [`JobNotes`] of the current job: how its files were chosen, what was skipped and why.
+//! * `error` — [`JobError`]: the last job that could not even start (an unreachable repository).
 //!
 //! A call therefore touches a handful of keys however many batches a job has; only starting a job
 //! writes one key per batch (three, in fact) and superseding deletes the old job with one
@@ -31,9 +33,14 @@
 //!   one from an attempt whose lease was handed to another worker is [`Response::StaleAttempt`].
 //! * Leases are checked lazily, on `Claim`: no alarm is needed.
 //! * Starting a job for the commit of the current job is idempotent ([`Response::JobAlreadyStarted`]).
-//!   The coordinator cannot tell which of two commits is newer: the caller starts jobs in push order.
+//!   The coordinator cannot tell which of two commits is newer: [`Request::StartJobInOrder`] carries
+//!   the caller's order (the time the push was received), and a job started for a later order is
+//!   never replaced by an earlier one ([`Response::OutOfOrder`]), so a retried old push cannot
+//!   supersede a newer one.
+//! * [`Request::Forget`] deletes everything (the repository was deleted or renamed): the next job
+//!   starts from nothing, and workers of the forgotten job are answered [`Response::Superseded`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -133,6 +140,19 @@ pub enum Request {
     /// Starts indexing `commit`. Another commit's job, finished or not, is replaced (its batches
     /// cancelled); the same commit again is a no-op.
     StartJob { commit: String, previous_commit: Option<String>, batches: Vec<BatchSpec> },
+    /// [`Request::StartJob`] for a job of rank `order` (e.g. the epoch milliseconds at which its
+    /// push was received): answered [`Response::OutOfOrder`], changing nothing, when the current
+    /// job was started with a greater order.
+    StartJobInOrder { commit: String, previous_commit: Option<String>, batches: Vec<BatchSpec>, order: i64 },
+    /// Attaches `notes` to the job of `commit` (replacing earlier notes).
+    Annotate { commit: String, notes: JobNotes },
+    /// Records that a job for `commit` could not start (e.g. the repository is unreachable). Kept,
+    /// and shown in [`Progress::error`], until the next job starts.
+    RecordError { commit: String, reason: String },
+    /// The current job's commit and state: a cheap check before writing a file.
+    CurrentCommit,
+    /// Deletes the job, the last indexed commit, notes and errors: the repository is gone.
+    Forget,
     /// Hands `worker` the next batch to index, leased until now + `lease`.
     Claim { worker: String, lease: Duration },
     /// Records a batch as done: `files_done` files indexed, `files_failed` not, `chunks` chunks made.
@@ -176,6 +196,8 @@ pub enum JobState {
 }
 
 /// What a coordinator answers.
+// One answer per call, moved once through the object's reply channel: boxing the status buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// The job was started; `superseded` is the commit of the unfinished job it replaced, if any.
@@ -227,6 +249,88 @@ pub enum Response {
         current_commit: Option<String>,
     },
     Status(Progress),
+    /// The job of `current_commit` was started with a greater order; nothing changed.
+    OutOfOrder {
+        current_commit: String,
+        current_order: i64,
+    },
+    Annotated,
+    ErrorRecorded,
+    CurrentCommit {
+        commit: Option<String>,
+        state: JobState,
+    },
+    Forgotten,
+}
+
+/// How the files of a job were chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Selection {
+    /// Every file of the commit, and every file indexed before that the commit no longer has.
+    Full { reason: String },
+    /// The files changed since `base`, the last indexed commit, and — when the job replaced an unfinished
+    /// job that was itself a diff from `base` — the files changed since that job's commit too.
+    Diff {
+        base: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded: Option<String>,
+    },
+}
+
+/// A file that was not indexed on purpose, and why (a stable code such as `vendored` or `too_large`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedPath {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Files left out of a job on purpose: exact counts by reason, and the first few by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkipSummary {
+    pub total: u64,
+    pub by_reason: BTreeMap<String, u64>,
+    /// At most [`SkipSummary::MAX_LISTED`] of them.
+    pub listed: Vec<SkippedPath>,
+}
+
+impl SkipSummary {
+    /// Skipped files listed by path; the counts stay exact beyond it.
+    pub const MAX_LISTED: usize = 100;
+
+    /// Listed paths are cut to this many bytes (the counts are what matter).
+    pub const MAX_PATH_BYTES: usize = 1024;
+
+    /// Counts one skipped file, listing it while there is room.
+    pub fn add(&mut self, path: &str, reason: &str) {
+        self.total += 1;
+        *self.by_reason.entry(reason.to_owned()).or_default() += 1;
+        if self.listed.len() < Self::MAX_LISTED {
+            let mut end = path.len().min(Self::MAX_PATH_BYTES);
+            while !path.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.listed.push(SkippedPath { path: path[..end].to_owned(), reason: reason.to_owned() });
+        }
+    }
+}
+
+/// What the caller tells about a job beyond its batches, shown in [`Progress::notes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobNotes {
+    pub selection: Selection,
+    pub skipped: SkipSummary,
+    /// The embedding model the job's chunks are embedded with; `None`: keyword index only.
+    pub embedding_model: Option<String>,
+}
+
+/// A job that could not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub commit: String,
+    pub reason: String,
+    /// Epoch milliseconds.
+    pub at_ms: i64,
 }
 
 /// Progress of the current job, and the repository's last indexed commit.
@@ -250,6 +354,12 @@ pub struct Progress {
     pub finished_at_ms: Option<i64>,
     pub last_indexed_commit: Option<String>,
     pub last_indexed_at_ms: Option<i64>,
+    /// The notes of the current job, if the caller gave any.
+    #[serde(default)]
+    pub notes: Option<JobNotes>,
+    /// The last job that could not start, unless a job started since.
+    #[serde(default)]
+    pub error: Option<JobError>,
 }
 
 /// The durable object. Holds no state in memory: everything is in its storage.
@@ -294,6 +404,8 @@ const INDEXED: &str = "indexed";
 const READY_PREFIX: &str = "ready/";
 const LEASE_PREFIX: &str = "lease/";
 const FAILURE_PREFIX: &str = "failure/";
+const NOTES: &str = "notes";
+const ERROR: &str = "error";
 
 fn spec_key(index: u32) -> String {
     format!("spec/{index:010}")
@@ -331,6 +443,9 @@ struct Job {
     files_failed: u64,
     failures_listed: u32,
     chunks: u64,
+    /// The order the job was started with ([`Request::StartJobInOrder`]).
+    #[serde(default)]
+    order: Option<i64>,
 }
 
 impl Job {
@@ -389,7 +504,25 @@ async fn dispatch(
 ) -> Result<Response, ObjectError> {
     match request {
         Request::StartJob { commit, previous_commit, batches } => {
-            start_job(storage, &config, now, commit, previous_commit, batches).await
+            start_job(storage, &config, now, JobStart { commit, previous_commit, batches, order: None }).await
+        }
+        Request::StartJobInOrder { commit, previous_commit, batches, order } => {
+            let start = JobStart { commit, previous_commit, batches, order: Some(order) };
+            start_job(storage, &config, now, start).await
+        }
+        Request::Annotate { commit, notes } => annotate(storage, &config, commit, notes).await,
+        Request::RecordError { commit, reason } => {
+            check_reason(&config, &reason)?;
+            storage.put(ERROR, &JobError { commit, reason, at_ms: now })?;
+            Ok(Response::ErrorRecorded)
+        }
+        Request::CurrentCommit => Ok(match storage.get::<Job>(JOB).await? {
+            Some(job) => Response::CurrentCommit { state: job.state(), commit: Some(job.commit) },
+            None => Response::CurrentCommit { commit: None, state: JobState::Idle },
+        }),
+        Request::Forget => {
+            storage.delete_all();
+            Ok(Response::Forgotten)
         }
         Request::Claim { worker, lease } => claim(storage, &config, now, worker, lease).await,
         Request::Complete { batch, commit, files_done, files_failed, chunks } => {
@@ -403,14 +536,20 @@ async fn dispatch(
     }
 }
 
+struct JobStart {
+    commit: String,
+    previous_commit: Option<String>,
+    batches: Vec<BatchSpec>,
+    order: Option<i64>,
+}
+
 async fn start_job(
     storage: &mut Storage,
     config: &CoordinatorConfig,
     now: i64,
-    commit: String,
-    previous_commit: Option<String>,
-    batches: Vec<BatchSpec>,
+    start: JobStart,
 ) -> Result<Response, ObjectError> {
+    let JobStart { commit, previous_commit, batches, order } = start;
     if commit.is_empty() {
         return Err(ObjectError::invalid_input("commit must not be empty"));
     }
@@ -434,6 +573,12 @@ async fn start_job(
         && job.commit == commit
     {
         return Ok(Response::JobAlreadyStarted { commit, state: job.state() });
+    }
+    if let (Some(job), Some(order)) = (&current, order)
+        && let Some(current_order) = job.order
+        && order < current_order
+    {
+        return Ok(Response::OutOfOrder { current_commit: job.commit.clone(), current_order });
     }
     let superseded = current.filter(|job| job.finished_at_ms.is_none()).map(|job| job.commit);
     let indexed: Option<IndexedCommit> = storage.get(INDEXED).await?;
@@ -464,6 +609,7 @@ async fn start_job(
         files_failed: 0,
         failures_listed: 0,
         chunks: 0,
+        order,
     };
     finish_if_complete(storage, &mut job, now)?;
     storage.put(JOB, &job)?;
@@ -652,9 +798,30 @@ async fn fail(
     Ok(Response::Released { batch, attempts: record.attempts })
 }
 
+async fn annotate(
+    storage: &mut Storage,
+    config: &CoordinatorConfig,
+    commit: String,
+    notes: JobNotes,
+) -> Result<Response, ObjectError> {
+    if notes.skipped.listed.len() > SkipSummary::MAX_LISTED {
+        return Err(too_large("skipped files listed", SkipSummary::MAX_LISTED, notes.skipped.listed.len()));
+    }
+    for skipped in &notes.skipped.listed {
+        check_reason(config, &skipped.path)?;
+    }
+    if let Err(superseded) = current_job(storage, &commit).await? {
+        return Ok(superseded);
+    }
+    storage.put(NOTES, &notes)?;
+    Ok(Response::Annotated)
+}
+
 async fn status(storage: &mut Storage, config: &CoordinatorConfig) -> Result<Response, ObjectError> {
     let indexed: Option<IndexedCommit> = storage.get(INDEXED).await?;
     let job: Option<Job> = storage.get(JOB).await?;
+    let notes: Option<JobNotes> = storage.get(NOTES).await?;
+    let error: Option<JobError> = storage.get(ERROR).await?;
     let failures = if config.max_failures_listed == 0 || job.is_none() {
         Vec::new()
     } else {
@@ -682,6 +849,8 @@ async fn status(storage: &mut Storage, config: &CoordinatorConfig) -> Result<Res
             finished_at_ms: None,
             last_indexed_commit,
             last_indexed_at_ms,
+            notes,
+            error,
         },
         Some(job) => Progress {
             state: job.state(),
@@ -699,6 +868,8 @@ async fn status(storage: &mut Storage, config: &CoordinatorConfig) -> Result<Res
             finished_at_ms: job.finished_at_ms,
             last_indexed_commit,
             last_indexed_at_ms,
+            notes,
+            error,
         },
     };
     Ok(Response::Status(progress))

@@ -1,20 +1,42 @@
-//! The repository indexing domain of ledge. For now it holds the [`IndexingCoordinator`], the
-//! durable object (one per repository) that coordinates an indexing job: it hands out batches of
-//! files as claims with leases, records progress, and marks a commit indexed once every batch is
-//! finished.
+//! The repository indexing domain of ledge: the [`IndexingCoordinator`] durable object (one per
+//! repository) and the pipeline on the queues that turns a push into searchable chunks:
+//!
+//! ```text
+//! github-events ──▶ repository-indexing ──▶ file-indexing ──▶ embedding-generation
+//!  record, route     fetch, list, diff,      claim a batch,     cache lookup, embed the
+//!                    StartJob, 1 message     chunk, artifacts,  misses, upsert vectors
+//!                    per batch of 50         keyword docs
+//! ```
 //!
 //! # Layout
 //!
 //! * [`coordinator`] — the [`IndexingCoordinator`] object, its [`Request`]s and [`Response`]s,
-//!   [`Progress`], [`CoordinatorConfig`], and the [`Clock`] it reads time from.
+//!   [`Progress`], [`JobNotes`], [`CoordinatorConfig`], and the [`Clock`] it reads time from.
+//! * [`repo`] — [`RepoRef`] (organization + `<owner>/<name>`) and the names derived from it;
+//!   [`org_of_owner`], today's GitHub account → organization mapping.
+//! * [`messages`] — the versioned JSON messages of the three indexing queues.
+//! * [`pipeline`] — [`Pipeline`], what the consumers share (bindings from the env, the coordinators'
+//!   durable-object host, chunker, filter), and [`PipelineOptions`].
+//! * One module per consumer: [`github_events`] ([`GithubEventRouter`]), [`repository_indexing`]
+//!   ([`RepositoryIndexer`]), [`file_indexing`] ([`FileIndexer`]), [`embedding_generation`]
+//!   ([`EmbeddingGenerator`]).
+//! * [`artifact`] — chunk artifacts in the `artifacts` bucket, the record of what is indexed, and the
+//!   chunk ids every index shares; [`embedding_cache`] — vectors by organization, model and text hash.
 //!
-//! # Invariant
+//! # Invariants
 //!
 //! The coordinator's storage holds exactly one job: the latest commit it was asked to index.
 //! Starting a job for another commit deletes every key of the older job in the same event, so no
 //! claim, completion or failure of the older commit can change the newer job's state; they are
 //! answered [`Response::Superseded`]. Each request runs in one storage transaction: a request that
 //! fails writes nothing.
+//!
+//! Every message, artifact key, KV key, keyword document and vector carries the organization. A path
+//! has keyword documents or vectors only while it has a chunk artifact, and all of one path's
+//! documents are of one version; every step of the pipeline is idempotent, so a message redelivered
+//! after a crash at any point converges on what a clean run gives — no chunk lost, none duplicated.
+//! The crate knows the job's bookkeeping and the order of writes, not how git, parsing, indexes or
+//! models work inside.
 //!
 //! # Example
 //!
@@ -57,9 +79,30 @@
 //! # }
 //! ```
 
+pub mod artifact;
 pub mod coordinator;
+pub mod embedding_cache;
+pub mod embedding_generation;
+mod error;
+pub mod file_indexing;
+pub mod github_events;
+pub mod messages;
+pub mod pipeline;
+pub mod repo;
+pub mod repository_indexing;
 
+pub use artifact::{ArtifactChunk, ArtifactStore, ChunkArtifact, chunk_key};
 pub use coordinator::{
     BatchClaim, BatchOutcome, BatchSpec, Clock, CoordinatorConfig, FileFailure, IndexingCoordinator,
-    JobState, ManualClock, NAMESPACE, Progress, Request, Response, SystemClock,
+    JobError, JobNotes, JobState, ManualClock, NAMESPACE, Progress, Request, Response, Selection,
+    SkipSummary, SkippedPath, SystemClock,
 };
+pub use embedding_cache::EmbeddingCache;
+pub use embedding_generation::EmbeddingGenerator;
+pub use error::PipelineError;
+pub use file_indexing::FileIndexer;
+pub use github_events::GithubEventRouter;
+pub use messages::{EmbeddingTask, FileIndexingTask, MESSAGE_VERSION, RepositoryJob, RepositoryTask};
+pub use pipeline::{Pipeline, PipelineHooks, PipelineOptions, PipelineStats};
+pub use repo::{RepoRef, org_of_owner};
+pub use repository_indexing::RepositoryIndexer;

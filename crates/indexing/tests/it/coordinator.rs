@@ -9,8 +9,8 @@ use ledge_durable::{
     DurableHost, Error, HostConfig, HostRun, Namespace, ObjectErrorKind, SqliteStorage, Stub,
 };
 use ledge_indexing::{
-    BatchClaim, BatchOutcome, BatchSpec, CoordinatorConfig, FileFailure, IndexingCoordinator, JobState,
-    ManualClock, NAMESPACE, Progress, Request, Response,
+    BatchClaim, BatchOutcome, BatchSpec, CoordinatorConfig, FileFailure, IndexingCoordinator, JobError,
+    JobNotes, JobState, ManualClock, NAMESPACE, Progress, Request, Response, Selection, SkipSummary,
 };
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -524,5 +524,94 @@ async fn a_repository_of_100_000_files_is_coordinated_in_2000_batches() {
     }
     let p = status(&r.repo).await;
     assert_eq!((p.files_total, p.files_done, p.batches_total, p.batches_done), (100_000, 150, 2000, 3));
+    r.run.shutdown().await;
+}
+
+async fn start_in_order(repo: &Stub<IndexingCoordinator>, commit: &str, order: i64) -> Response {
+    let start = Request::StartJobInOrder {
+        commit: commit.into(),
+        previous_commit: None,
+        batches: batches(1, 1),
+        order,
+    };
+    repo.call(start).await.expect("start job in order")
+}
+
+#[tokio::test]
+async fn a_job_of_an_earlier_order_never_replaces_a_later_one() {
+    let s = Setup::new();
+    let r = s.start();
+    assert!(matches!(start_in_order(&r.repo, "c2", 200).await, Response::JobStarted { .. }));
+    assert_eq!(
+        start_in_order(&r.repo, "c1", 100).await,
+        Response::OutOfOrder { current_commit: "c2".into(), current_order: 200 }
+    );
+    assert_eq!(status(&r.repo).await.commit.as_deref(), Some("c2"));
+    assert!(matches!(
+        start_in_order(&r.repo, "c3", 200).await,
+        Response::JobStarted { superseded: Some(_), .. }
+    ));
+    assert!(
+        matches!(start_job(&r.repo, "c4", batches(1, 1)).await, Response::JobStarted { .. }),
+        "unordered"
+    );
+    r.run.shutdown().await;
+}
+
+#[tokio::test]
+async fn notes_belong_to_their_job_and_errors_last_until_a_job_starts() {
+    let s = Setup::new();
+    let r = s.start();
+    start_job(&r.repo, "c1", batches(1, 1)).await;
+    let mut skipped = SkipSummary::default();
+    for i in 0..150 {
+        skipped.add(&format!("vendor/{i}.js"), "vendored");
+    }
+    skipped.add("logo.png", "binary");
+    let notes = JobNotes {
+        selection: Selection::Diff { base: "c0".into(), superseded: None },
+        skipped,
+        embedding_model: None,
+    };
+    let annotate = |commit: &str| Request::Annotate { commit: commit.into(), notes: notes.clone() };
+    assert_eq!(r.repo.call(annotate("c1")).await.unwrap(), Response::Annotated);
+    assert!(matches!(r.repo.call(annotate("c0")).await.unwrap(), Response::Superseded { .. }));
+    let shown = status(&r.repo).await.notes.expect("notes");
+    assert_eq!((shown.skipped.total, shown.skipped.listed.len()), (151, 100));
+    assert_eq!(shown.skipped.by_reason.get("vendored"), Some(&150));
+
+    s.clock.advance(Duration::from_secs(1));
+    let error = Request::RecordError { commit: "c2".into(), reason: "repository x is unreachable".into() };
+    assert_eq!(r.repo.call(error).await.unwrap(), Response::ErrorRecorded);
+    let p = status(&r.repo).await;
+    let expected =
+        JobError { commit: "c2".into(), reason: "repository x is unreachable".into(), at_ms: T0 + 1000 };
+    assert_eq!((p.commit.as_deref(), p.error), (Some("c1"), Some(expected)), "the running job is kept");
+
+    start_job(&r.repo, "c2", batches(1, 1)).await;
+    let p = status(&r.repo).await;
+    assert_eq!((p.notes, p.error), (None, None), "a new job starts clean");
+    r.run.shutdown().await;
+}
+
+#[tokio::test]
+async fn current_commit_answers_and_forget_starts_over() {
+    let s = Setup::new();
+    let r = s.start();
+    assert_eq!(
+        r.repo.call(Request::CurrentCommit).await.unwrap(),
+        Response::CurrentCommit { commit: None, state: JobState::Idle }
+    );
+    start_job(&r.repo, "c1", batches(1, 1)).await;
+    let b0 = claimed(&r.repo, "w").await;
+    complete(&r.repo, &b0, 1).await;
+    assert_eq!(
+        r.repo.call(Request::CurrentCommit).await.unwrap(),
+        Response::CurrentCommit { commit: Some("c1".into()), state: JobState::Indexed }
+    );
+    assert_eq!(r.repo.call(Request::Forget).await.unwrap(), Response::Forgotten);
+    let p = status(&r.repo).await;
+    assert_eq!((p.state, p.commit, p.last_indexed_commit), (JobState::Idle, None, None));
+    assert!(matches!(complete(&r.repo, &b0, 1).await, Response::Superseded { current_commit: None }));
     r.run.shutdown().await;
 }
