@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use tokio::sync::watch;
 
 pub use modules::{LazyModule, ModuleStatus, Weight};
 pub use problem::{ApiError, ErrorCode};
 use routes::pending::Pending;
+pub use routes::repositories::RepositoriesModule;
 pub use routes::webhooks::WebhooksModule;
 
 /// Request limits, from the `[server]` section of the configuration.
@@ -71,7 +73,7 @@ route_modules! {
     webhooks: WebhooksModule = ("webhooks", Light),
     auth: Pending = ("auth", Light),
     organizations: Pending = ("organizations", Light),
-    repositories: Pending = ("repositories", Light),
+    repositories: RepositoriesModule = ("repositories", Light),
     api_keys: Pending = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
     billing: Pending = ("billing", Light),
@@ -98,6 +100,11 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     pub limits: Limits,
     pub started: Instant,
+    /// The indexing pipeline of this process, once the queue consumers that own it are built
+    /// ([`AppState::provide_pipeline`]).
+    pipeline: watch::Sender<Option<Arc<ledge_indexing::Pipeline>>>,
+    /// Turns true when the server stops: long-lived answers (event streams) end.
+    closing: watch::Sender<bool>,
 }
 
 impl Deref for AppState {
@@ -115,7 +122,21 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             limits,
             started: Instant::now(),
+            pipeline: watch::Sender::new(None),
+            closing: watch::Sender::new(false),
         }))
+    }
+
+    /// Hands the routes the indexing pipeline the queue consumers run (its coordinators' host
+    /// started on the consumers' runtime): there is one per process, the status routes read the
+    /// same coordinators the consumers write.
+    pub fn provide_pipeline(&self, pipeline: Arc<ledge_indexing::Pipeline>) {
+        self.pipeline.send_replace(Some(pipeline));
+    }
+
+    /// Ends the long-lived answers (event streams), so a graceful shutdown does not wait for them.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 }
 
@@ -126,6 +147,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::repositories::routes())
         .merge(routes::pending::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))

@@ -67,11 +67,11 @@ driver = "sqlite"
 driver = "sqlite"
 
 # Webhook events: cheap to handle and bursty, so large batches (one claim, one commit for up to
-# 100 deliveries); a partial batch waits at most 1 s.
+# 100 deliveries); a partial batch waits at most 50 ms (a push must be searchable within 2 s).
 [queues.github-events]
 driver = "sqlite"
 max_batch_size = 100
-max_batch_timeout = "1s"
+max_batch_timeout = "50ms"
 max_retries = 5
 retry_delay = "5s"
 dead_letter_queue = "github-events-dlq"
@@ -87,21 +87,24 @@ dead_letter_queue = "repository-indexing-dlq"
 max_concurrency = 2
 visibility_timeout = "15m"
 
-# Files are parsed and chunked in batches of 50.
+# Each message is already a batch of 50 files (claimed from the repository's coordinator): a few
+# messages per claim, and none waits for company, so a small push is indexed at once.
 [queues.file-indexing]
 driver = "sqlite"
-max_batch_size = 50
-max_batch_timeout = "5s"
+max_batch_size = 4
+max_batch_timeout = 0
 max_retries = 3
 retry_delay = "10s"
 dead_letter_queue = "file-indexing-dlq"
 max_concurrency = 4
 
 # Chunks are embedded in batches as large as the contract allows (100); two batches at once bound memory.
+# A partial batch waits at most 100 ms: during a full index the queue fills faster than that, and a
+# small push is embedded at once.
 [queues.embedding-generation]
 driver = "sqlite"
 max_batch_size = 100
-max_batch_timeout = "5s"
+max_batch_timeout = "100ms"
 max_retries = 3
 retry_delay = "30s"
 dead_letter_queue = "embedding-generation-dlq"

@@ -53,10 +53,20 @@ impl std::fmt::Debug for Consumers {
 
 impl Consumers {
     /// Opens the bindings the handlers need and builds one consumer per handled queue, with the
-    /// consumer settings of `ledge.toml`.
+    /// consumer settings of `ledge.toml` and the pipeline's defaults.
     pub async fn build(env: &Arc<Env>) -> Result<Consumers, ConsumersError> {
+        Consumers::build_with(env, PipelineOptions::default()).await
+    }
+
+    /// [`Consumers::build`] with these pipeline options (`ledge index` allows local sources).
+    ///
+    /// Starts the indexing coordinators' durable-object host on the calling runtime: build the
+    /// consumers on the runtime that runs them, and let every other caller (the HTTP status routes)
+    /// reach the coordinators through [`Consumers::pipeline`] — one host per durable storage.
+    pub async fn build_with(env: &Arc<Env>, options: PipelineOptions) -> Result<Consumers, ConsumersError> {
         let backend = env.queue_backend().await?;
-        let pipeline = Pipeline::open(env.clone(), PipelineOptions::default())?;
+        let pipeline = Pipeline::open(env.clone(), options)?;
+        pipeline.start_coordinators().await?;
         let recorder = ledge_github::EventRecorder::new(env.db().await?);
         let handlers = [
             (QueueBinding::GithubEvents, pipeline.github_events_handler(recorder)),
@@ -74,7 +84,8 @@ impl Consumers {
         Ok(Consumers { consumers, pipeline })
     }
 
-    /// The indexing pipeline the consumers share (for its status and counters).
+    /// The indexing pipeline the consumers share (for its status and counters): hand it to the API
+    /// (`AppState::provide_pipeline`) rather than opening a second one.
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
     }

@@ -20,6 +20,8 @@
 //! * One module per consumer: [`github_events`] ([`GithubEventRouter`]), [`repository_indexing`]
 //!   ([`RepositoryIndexer`]), [`file_indexing`] ([`FileIndexer`]), [`embedding_generation`]
 //!   ([`EmbeddingGenerator`]).
+//! * [`status`] — [`IndexStatus`]: progress, queue backlog and dead letters, embeddings mode, as
+//!   `GET /repositories/{id}/index-status` and `ledge index` show it.
 //! * [`artifact`] — chunk artifacts in the `artifacts` bucket, the record of what is indexed, and the
 //!   chunk ids every index shares; [`embedding_cache`] — vectors by organization, model and text hash.
 //!
@@ -90,6 +92,7 @@ pub mod messages;
 pub mod pipeline;
 pub mod repo;
 pub mod repository_indexing;
+pub mod status;
 
 pub use artifact::{ArtifactChunk, ArtifactStore, ChunkArtifact, chunk_key};
 pub use coordinator::{
@@ -106,3 +109,4 @@ pub use messages::{EmbeddingTask, FileIndexingTask, MESSAGE_VERSION, RepositoryJ
 pub use pipeline::{Pipeline, PipelineHooks, PipelineOptions, PipelineStats};
 pub use repo::{RepoRef, org_of_owner};
 pub use repository_indexing::RepositoryIndexer;
+pub use status::{INDEXING_QUEUES, IndexStatus, KEYWORD_ONLY, QueueBacklog};

