@@ -160,6 +160,11 @@ pub enum Request {
     /// Reports that attempt `attempt` of a batch failed: the batch is released for another attempt,
     /// or marked failed once it has had `max_attempts`.
     Fail { batch: String, commit: String, attempt: u32, reason: String },
+    /// Releases every lease held by a worker whose name does not start with `keep_prefix`: the caller
+    /// knows those workers are gone (with the embedded drivers, one process owns the data directory, so
+    /// every worker of an earlier process is). Their batches are handed out again first, at once,
+    /// rather than when their leases expire; the attempts they used still count.
+    ReleaseLeases { keep_prefix: String },
     /// The job's progress.
     Status,
 }
@@ -238,6 +243,10 @@ pub enum Response {
         batch: String,
         attempts: u32,
         job_state: JobState,
+    },
+    /// [`Request::ReleaseLeases`] released this many leases.
+    LeasesReleased {
+        released: u32,
     },
     /// A failure report for an attempt that no longer holds the batch; nothing changed.
     StaleAttempt {
@@ -532,6 +541,7 @@ async fn dispatch(
         Request::Fail { batch, commit, attempt, reason } => {
             fail(storage, &config, now, batch, commit, attempt, reason).await
         }
+        Request::ReleaseLeases { keep_prefix } => release_leases(storage, keep_prefix).await,
         Request::Status => status(storage, &config).await,
     }
 }
@@ -796,6 +806,26 @@ async fn fail(
     storage.put(state_key(index), &record)?;
     storage.put(ready_key(index), &index)?;
     Ok(Response::Released { batch, attempts: record.attempts })
+}
+
+async fn release_leases(storage: &mut Storage, keep_prefix: String) -> Result<Response, ObjectError> {
+    let leases = storage.list::<LeaseEntry>(ListOptions::new().prefix(LEASE_PREFIX)).await?;
+    let mut released = 0;
+    for (key, entry) in leases {
+        let mut record = load_record(storage, entry.index).await?;
+        let BatchStatus::Leased { worker, .. } = &record.status else { continue };
+        if worker.starts_with(&keep_prefix) {
+            continue;
+        }
+        let reason = format!("its worker {worker} is gone (the process stopped)");
+        storage.delete(&key).await?;
+        record.status = BatchStatus::Ready;
+        record.last_error = Some(reason);
+        storage.put(state_key(entry.index), &record)?;
+        storage.put(ready_key(entry.index), &entry.index)?;
+        released += 1;
+    }
+    Ok(Response::LeasesReleased { released })
 }
 
 async fn annotate(

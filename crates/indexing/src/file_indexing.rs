@@ -23,8 +23,12 @@
 //!
 //! Every step is idempotent (same artifact key and chunk ids for the same path and content, whole-file
 //! keyword replacement, deletes of absent ids), and a batch is completed only after the keyword commit,
-//! so a crash anywhere leaves the batch leased; when the lease expires it is claimed again (attempt + 1)
-//! and redone, converging on the same documents, vectors and artifacts as a clean run.
+//! so a crash anywhere leaves the batch leased; it is claimed again (attempt + 1) when its lease expires —
+//! or at once after a restart, when the env says this process is the only one ([`Env::is_sole_process`]):
+//! the leases of the process that died are then released — and redone, converging on the same
+//! documents, vectors and artifacts as a clean run.
+//!
+//! [`Env::is_sole_process`]: ledge_env::Env::is_sole_process
 //!
 //! Old versions' vectors are deleted before the keyword commit (while their artifact still names them)
 //! and again after their artifact is deleted: an `embedding-generation` message of the old version that
@@ -158,12 +162,23 @@ impl FileIndexer {
     async fn run(&self, message: &Message, task: FileIndexingTask) -> Result<(), PipelineError> {
         let repo = RepoRef::new(&task.org, &task.repo)?;
         let worker = format!("{}/{}", self.pipeline.worker, message.id);
-        let claim = Request::Claim { worker, lease: self.pipeline.claim_lease };
-        let claim = match self.pipeline.coordinator(&repo, claim).await? {
+        let claim = Request::Claim { worker: worker.clone(), lease: self.pipeline.claim_lease };
+        let mut answer = self.pipeline.coordinator(&repo, claim.clone()).await?;
+        if matches!(answer, Response::AllClaimed { .. }) && self.pipeline.env.is_sole_process() {
+            // After a crash and restart, the leases of the process that died are released at once
+            // rather than waited out: no other process can hold one.
+            let keep_prefix = format!("{}/", self.pipeline.worker);
+            let released = self.pipeline.coordinator(&repo, Request::ReleaseLeases { keep_prefix }).await?;
+            if matches!(released, Response::LeasesReleased { released } if released > 0) {
+                answer = self.pipeline.coordinator(&repo, claim).await?;
+            }
+        }
+        let claim = match answer {
             Response::Claimed(claim) => claim,
             Response::AllClaimed { retry_after } => {
-                // Every batch left is leased, perhaps by a process that died: look again when the first
-                // lease ends, with a new message (this one is done; its retries are not used up waiting).
+                // Every batch left is leased by this process's other workers (or, with distributed
+                // drivers, perhaps by a process that died): look again when the first lease ends, with
+                // a new message (this one is done; its retries are not used up waiting).
                 return self.requeue(&task, retry_after).await;
             }
             Response::NothingToDo => return Ok(()),

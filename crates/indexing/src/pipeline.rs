@@ -136,6 +136,8 @@ pub struct Pipeline {
     pub(crate) filter: Arc<FileFilter>,
     pub(crate) stats: PipelineStats,
     coordinators: OnceCell<Coordinators>,
+    /// The runtime the coordinators' host runs on ([`Pipeline::home_coordinators_here`]).
+    home: std::sync::OnceLock<tokio::runtime::Handle>,
     stop: watch::Sender<bool>,
     views: CommitViews,
 }
@@ -170,6 +172,7 @@ impl Pipeline {
             options,
             stats: PipelineStats::default(),
             coordinators: OnceCell::new(),
+            home: std::sync::OnceLock::new(),
             stop: watch::Sender::new(false),
             views: CommitViews::default(),
         }))
@@ -222,11 +225,12 @@ impl Pipeline {
         }
     }
 
-    /// Starts the coordinators' durable-object host now, on the calling task's runtime (otherwise
-    /// it starts on the runtime of the first call to a coordinator). A process that calls the
-    /// pipeline from several runtimes calls this from the one that lives longest — the consumers'.
-    pub async fn start_coordinators(&self) -> Result<(), PipelineError> {
-        self.coordinators().await.map(|_| ())
+    /// Makes the calling task's runtime the one the coordinators' durable-object host runs on, when
+    /// it starts — on the first call to a coordinator, not before (an idle process opens no durable
+    /// storage). Without it, the host runs on the runtime of that first call. A process that calls
+    /// the pipeline from several runtimes calls this from the one that lives longest — the consumers'.
+    pub fn home_coordinators_here(&self) {
+        let _ = self.home.set(tokio::runtime::Handle::current());
     }
 
     /// Sends `request` to the coordinator of `repo`.
@@ -249,9 +253,12 @@ impl Pipeline {
                 let namespace =
                     host.namespace(NAMESPACE, move |_| IndexingCoordinator::with_config(config))?;
                 let mut stopped = self.stop.subscribe();
-                let run = host.start(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })?;
+                let run = {
+                    let _home = self.home.get().map(tokio::runtime::Handle::enter);
+                    host.start(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })?
+                };
                 Ok::<_, PipelineError>(Coordinators { namespace, run: Mutex::new(Some(run)) })
             })
             .await

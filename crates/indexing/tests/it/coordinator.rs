@@ -166,6 +166,32 @@ async fn an_expired_lease_is_handed_out_again_with_the_next_attempt() {
 }
 
 #[tokio::test]
+async fn leases_of_a_gone_process_are_released_at_once_and_claimed_first() {
+    let s = Setup::new();
+    let r = s.start();
+    start_job(&r.repo, "c1", batches(3, 1)).await;
+    let old_b0 = claimed(&r.repo, "old-process/m1").await;
+    let old_b1 = claimed(&r.repo, "old-process/m2").await;
+    let live = claimed(&r.repo, "new-process/m3").await;
+    assert_eq!(claim(&r.repo, "new-process/m4").await, Response::AllClaimed { retry_after: LEASE });
+
+    let released = r.repo.call(Request::ReleaseLeases { keep_prefix: "new-process/".into() }).await;
+    assert_eq!(released.expect("release"), Response::LeasesReleased { released: 2 });
+
+    let again = claimed(&r.repo, "new-process/m4").await;
+    assert_eq!((again.batch.as_str(), again.attempt), (old_b0.batch.as_str(), 2), "the attempt still counts");
+    let again = claimed(&r.repo, "new-process/m5").await;
+    assert_eq!(again.batch, old_b1.batch);
+    assert!(
+        matches!(claim(&r.repo, "new-process/m6").await, Response::AllClaimed { .. }),
+        "{live:?} stays leased"
+    );
+    let released = r.repo.call(Request::ReleaseLeases { keep_prefix: "new-process/".into() }).await;
+    assert_eq!(released.expect("release"), Response::LeasesReleased { released: 0 });
+    r.run.shutdown().await;
+}
+
+#[tokio::test]
 async fn completing_a_batch_twice_counts_once() {
     let s = Setup::new();
     let r = s.start();

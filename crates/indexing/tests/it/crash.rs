@@ -78,6 +78,10 @@ fn second_commit(repo: &TestRepo) -> String {
     repo.commit("second")
 }
 
+/// Leases far longer than the test may wait: the restarted process finishes only because it releases
+/// the dead process's leases at once.
+const CRASH_LEASE: Duration = Duration::from_secs(300);
+
 /// Indexes `first`, then dies at `point` while indexing `second`; restarts and finishes.
 fn crash_and_recover(data: &Path, repo: &TestRepo, first: &str, second: &str, point: Point) -> Snapshot {
     let acme = RepoRef::from_github(FULL_NAME).unwrap();
@@ -89,8 +93,7 @@ fn crash_and_recover(data: &Path, repo: &TestRepo, first: &str, second: &str, po
     });
     let dying = runtime();
     let harness = dying.block_on(async {
-        let setup =
-            Setup { hooks: Some(freeze.clone()), claim_lease: Duration::from_secs(2), ..Setup::default() };
+        let setup = Setup { hooks: Some(freeze.clone()), claim_lease: CRASH_LEASE, ..Setup::default() };
         let h = Harness::start(data, setup).await;
         h.push(repo, FULL_NAME, None, first).await;
         h.indexed(&acme, first).await;
@@ -105,7 +108,7 @@ fn crash_and_recover(data: &Path, repo: &TestRepo, first: &str, second: &str, po
     let restarted = runtime();
     restarted.block_on(async {
         drop(harness);
-        let setup = Setup { claim_lease: Duration::from_secs(2), ..Setup::default() };
+        let setup = Setup { claim_lease: CRASH_LEASE, ..Setup::default() };
         let h = Harness::start(data, setup).await;
         let p = h.indexed(&acme, second).await;
         assert_eq!(p.state, JobState::Indexed, "{p:#?}");
