@@ -60,14 +60,20 @@ impl Consumers {
 
     /// [`Consumers::build`] with these pipeline options (`ledge index` allows local sources).
     ///
-    /// Starts the indexing coordinators' durable-object host on the calling runtime: build the
+    /// The indexing coordinators' durable-object host will run on the calling runtime: build the
     /// consumers on the runtime that runs them, and let every other caller (the HTTP status routes)
     /// reach the coordinators through [`Consumers::pipeline`] — one host per durable storage.
     pub async fn build_with(env: &Arc<Env>, options: PipelineOptions) -> Result<Consumers, ConsumersError> {
         let backend = env.queue_backend().await?;
         let pipeline = Pipeline::open(env.clone(), options)?;
-        pipeline.start_coordinators().await?;
-        let recorder = ledge_github::EventRecorder::new(env.db().await?);
+        pipeline.home_coordinators_here();
+        let recorder = ledge_github::EventRecorder::lazy({
+            let env = env.clone();
+            move || {
+                let env = env.clone();
+                async move { env.db().await }
+            }
+        });
         let handlers = [
             (QueueBinding::GithubEvents, pipeline.github_events_handler(recorder)),
             (QueueBinding::RepositoryIndexing, pipeline.repository_indexing_handler()),

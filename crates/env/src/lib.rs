@@ -67,6 +67,8 @@ pub struct Env {
     buckets: HashMap<BucketBinding, OnceCell<Arc<dyn Bucket>>>,
     kv: OnceCell<Arc<ledge_kv::SqliteKv>>,
     queues: OnceCell<Arc<ledge_queue::SqliteQueues>>,
+    /// Becomes true when the queues are opened ([`Env::queues_opened`]).
+    queues_opened: tokio::sync::watch::Sender<bool>,
     producers: Mutex<HashMap<QueueBinding, Arc<dyn QueueProducer>>>,
     vector: OnceCell<Arc<dyn VectorIndex>>,
     durable: OnceCell<Arc<dyn DurableStorage>>,
@@ -110,6 +112,7 @@ impl Env {
             buckets: BucketBinding::ALL.iter().map(|b| (*b, OnceCell::new())).collect(),
             kv: OnceCell::new(),
             queues: OnceCell::new(),
+            queues_opened: tokio::sync::watch::Sender::new(false),
             producers: Mutex::new(HashMap::new()),
             vector: OnceCell::new(),
             durable: OnceCell::new(),
@@ -187,10 +190,29 @@ impl Env {
                 }
                 let mut options = ledge_queue::SqliteQueueOptions::new(queue_config);
                 options.durability = sqlite_options(&self.config).durability;
-                let path = self.config.data_dir.join("queues.db");
-                ledge_queue::SqliteQueues::open(path, options).map_err(|e| EnvError::open("queues", e))
+                let queues = ledge_queue::SqliteQueues::open(self.queues_path(), options)
+                    .map_err(|e| EnvError::open("queues", e))?;
+                self.queues_opened.send_replace(true);
+                Ok(queues)
             })
             .await
+    }
+
+    fn queues_path(&self) -> PathBuf {
+        self.config.data_dir.join("queues.db")
+    }
+
+    /// Whether the queues hold anything from an earlier run: their database exists.
+    pub fn queues_exist(&self) -> bool {
+        self.queues_path().exists()
+    }
+
+    /// Resolves once the queues are open — at once if they are, else when something (a producer, a
+    /// consumer, a metrics scrape) first opens them. A process that starts on a data directory
+    /// without queues starts its consumers then: until something is queued there is nothing to consume.
+    pub async fn queues_opened(&self) {
+        let mut opened = self.queues_opened.subscribe();
+        let _ = opened.wait_for(|opened| *opened).await;
     }
 
     /// The producer of a queue.
@@ -328,6 +350,13 @@ impl Env {
             })
             .await
             .cloned()
+    }
+
+    /// Whether every queue consumer and durable object of this data directory runs in this process.
+    /// True with the embedded drivers (the only ones so far): the data directory is locked by one
+    /// process, so a lease held by a worker of an earlier process belongs to a process that is gone.
+    pub fn is_sole_process(&self) -> bool {
+        true
     }
 
     /// Which bindings have been opened so far, by name (for `/health/modules` and tests).

@@ -2,21 +2,68 @@
 //! relational store (`github_events`), idempotently by delivery id, and acknowledges it through
 //! the real queue runtime.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use ledge_db::Database;
 use ledge_queue::{BatchHandler, HandlerError, MessageBatch, RetryOptions};
+use tokio::sync::OnceCell;
 
 use crate::QueuedDelivery;
 
+type Opening = Pin<Box<dyn Future<Output = Result<Database, HandlerError>> + Send>>;
+type Open = Arc<dyn Fn() -> Opening + Send + Sync>;
+
 /// Records `github-events` deliveries in the `github_events` table.
-#[derive(Debug, Clone)]
+///
+/// Built with [`EventRecorder::lazy`], it opens the relational store on the first batch, so a
+/// process that receives no webhook never pays for it (the store's driver and pool are a good part
+/// of an idle process's pages); a batch that finds it unopenable is retried.
+#[derive(Clone)]
 pub struct EventRecorder {
-    db: Database,
+    db: Arc<OnceCell<Database>>,
+    open: Open,
+}
+
+impl std::fmt::Debug for EventRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRecorder").field("opened", &self.db.initialized()).finish()
+    }
 }
 
 impl EventRecorder {
+    /// A recorder into `db`, already open.
     pub fn new(db: Database) -> EventRecorder {
-        EventRecorder { db }
+        let opened = db.clone();
+        EventRecorder {
+            db: Arc::new(OnceCell::new_with(Some(db))),
+            open: Arc::new(move || {
+                let db = opened.clone();
+                Box::pin(async move { Ok(db) })
+            }),
+        }
+    }
+
+    /// A recorder that opens its store with `open` when the first batch comes.
+    pub fn lazy<F, Fut, E>(open: F) -> EventRecorder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Database, E>> + Send + 'static,
+        E: Into<HandlerError>,
+    {
+        EventRecorder {
+            db: Arc::new(OnceCell::new()),
+            open: Arc::new(move || {
+                let opening = open();
+                Box::pin(async move { opening.await.map_err(Into::into) })
+            }),
+        }
+    }
+
+    async fn db(&self) -> Result<&Database, HandlerError> {
+        self.db.get_or_try_init(|| (self.open)()).await
     }
 }
 
@@ -46,7 +93,7 @@ impl BatchHandler for EventRecorder {
             }
         }
         if !rows.is_empty() {
-            insert(&self.db, &rows, now).await?;
+            insert(self.db().await?, &rows, now).await?;
         }
         // Every message not retried above is acked when the handler returns Ok.
         Ok(())

@@ -172,10 +172,20 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
 
     // Consumers start after the listener (opening the queues must not delay the first answer), on
     // a thread of their own at a lower CPU priority: under a burst, the HTTP path that accepts
-    // webhooks gets the CPU first and the queues drain after it.
+    // webhooks gets the CPU first and the queues drain after it. On a data directory without
+    // queues they start when the queues are first opened (the first webhook, a status or metrics
+    // request): until then there is nothing to consume, and an idle process keeps the queues, the
+    // pipeline and their code out of memory.
     let mut consumers = {
         let (env, metrics_state, shutdown) = (env.clone(), state.clone(), until_stopped());
         on_own_thread("ledge-consumers".into(), CONSUMER_NICENESS, move || async move {
+            let mut shutdown = Box::pin(shutdown);
+            if !env.queues_exist() {
+                tokio::select! {
+                    () = env.queues_opened() => {}
+                    () = &mut shutdown => return Ok(()),
+                }
+            }
             tokio::time::sleep(CONSUMERS_START_DELAY).await;
             let options = ledge_indexing::PipelineOptions { allow_local_sources, ..Default::default() };
             let consumers = ledge_consumers::Consumers::build_with(&env, options).await?;
@@ -231,8 +241,8 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
     }
 }
 
-/// How long after the listener the consumers start. Opening the queues and the relational store
-/// (and, on a first start, creating them) pages in code and data the first answer does not need;
+/// How long after the listener the consumers start. Opening the queues (and, on a first start,
+/// creating them) pages in code and data the first answer does not need;
 /// after an idle period this machine evicts the binary's pages, and doing it concurrently tripled
 /// the time to the first `/health` answer (5 ms → 15–22 ms). Queued work waits this long longer.
 const CONSUMERS_START_DELAY: std::time::Duration = std::time::Duration::from_millis(250);

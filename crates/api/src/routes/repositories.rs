@@ -63,6 +63,8 @@ fn caller_org(owner: &str) -> String {
 }
 
 async fn build(state: &AppState) -> Result<RepositoriesModule, ApiError> {
+    // The pipeline is the consumers', and they start once the queues are open.
+    state.env.queue_backend().await.map_err(|e| ApiError::internal("cannot open the queues", &e))?;
     let mut provided = state.pipeline.subscribe();
     let waited = tokio::time::timeout(PIPELINE_WAIT, provided.wait_for(Option::is_some)).await;
     match waited {
