@@ -64,10 +64,58 @@ EOF
 }
 measure full
 
-# 4. A push changing 10 files, re-indexed incrementally.
+# 4. A push changing 10 files, through `ledge serve`: from the signed webhook's 202 until the index
+#    status shows the new commit finished (keyword documents committed, every embedding written).
 mapfile -t changed < <(git -C "$corpus" ls-files '*.rs' | head -n 10)
 for file in "${changed[@]}"; do
     printf '\n// bench edit %s\n' "$(date +%s%N)" >>"$corpus/$file"
 done
 git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -am "change 10 files"
-measure push-10-files
+after=$(git -C "$corpus" rev-parse HEAD)
+port=${BENCH_PORT:-18787}
+LEDGE_GITHUB_WEBHOOK_SECRET=bench-secret LEDGE_LOG=warn \
+    "$ledge" --data-dir "$data" serve --port "$port" --allow-local-sources 2>"$work/stderr-serve.txt" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+python3 - "$port" "$corpus" "$after" "$server" <<'EOF2'
+import hashlib, hmac, json, sys, time, urllib.request, urllib.error
+port, corpus, after, pid = sys.argv[1:]
+base = f"http://127.0.0.1:{port}"
+def get(path):
+    try:
+        with urllib.request.urlopen(base + path, timeout=5) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+deadline = time.time() + 30
+while True:
+    try:
+        if get("/health")[0] == 200:
+            break
+    except OSError:
+        pass
+    assert time.time() < deadline, "ledge serve did not start"
+    time.sleep(0.01)
+body = json.dumps({"ref": "refs/heads/main", "before": "0" * 40, "after": after,
+                   "repository": {"id": 1, "full_name": "bench/corpus", "default_branch": "main",
+                                  "clone_url": corpus}}).encode()
+signature = "sha256=" + hmac.new(b"bench-secret", body, hashlib.sha256).hexdigest()
+request = urllib.request.Request(base + "/webhooks/github", data=body, method="POST", headers={
+    "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": f"bench-{after}",
+    "X-Hub-Signature-256": signature})
+with urllib.request.urlopen(request, timeout=5) as r:
+    assert r.status == 202, r.status
+accepted = time.perf_counter()
+while True:
+    status, s = get("/repositories/bench%2Fcorpus/index-status")
+    if status == 200 and s["progress"].get("commit") == after and s["finished"]:
+        break
+    assert time.perf_counter() - accepted < 120, s
+    time.sleep(0.005)
+elapsed = time.perf_counter() - accepted
+p = s["progress"]
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith(("VmHWM", "VmRSS"))]
+print(f"push-10-files (webhook -> searchable): {elapsed * 1000:.0f} ms; state {p.get('state')}, "
+      f"files {p.get('files_done')} done / {p.get('files_total')} total, chunks {p.get('chunks')}; "
+      f"server {' '.join(l.split(':')[0] + ' ' + l.split()[1] for l in rss)} kB")
+EOF2
