@@ -6,8 +6,8 @@
 # changing 10 files to `ledge serve` with a signed webhook and times it until searchable.
 #
 # usage: scripts/bench-index.sh [work-dir]     (default: a new temporary directory, kept for reruns)
-# env:   BENCH_FILES (default 10000, or `all`), LEDGE_BIN (default target/release/ledge, built if
-#        missing), LEDGE_TEST_MODEL_WHEEL
+# env:   BENCH_FILES (default 11500 text files: just over 10,000 that ledge indexes; or `all`),
+#        LEDGE_BIN (default target/release/ledge, built if missing), LEDGE_TEST_MODEL_WHEEL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,9 +22,9 @@ if [ ! -x "$ledge" ]; then
 fi
 
 # 1. The corpus: cargo vendor of this workspace (offline first, from the local registry cache), then
-#    whole crates of it, in name order, until BENCH_FILES text files (default 10000; `all` for every
+#    whole crates of it, in name order, until BENCH_FILES text files (default 11500; `all` for every
 #    crate), committed into a git repository. Text = no NUL byte in the first 8 KiB, at most 1 MiB.
-files=${BENCH_FILES:-10000}
+files=${BENCH_FILES:-11500}
 vendor=$work/vendor
 if [ ! -d "$vendor" ]; then
     cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null 2>&1 ||
