@@ -28,6 +28,7 @@ pub use modules::{LazyModule, ModuleStatus, Weight};
 pub use problem::{ApiError, ErrorCode};
 use routes::pending::Pending;
 pub use routes::repositories::RepositoriesModule;
+pub use routes::search::SearchModule;
 pub use routes::webhooks::WebhooksModule;
 
 /// Request limits, from the `[server]` section of the configuration.
@@ -77,7 +78,7 @@ route_modules! {
     api_keys: Pending = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
     billing: Pending = ("billing", Light),
-    search: Pending = ("search", Heavy),
+    search: SearchModule = ("search", Heavy),
     chat: Pending = ("chat", Heavy),
     bug_analysis: Pending = ("bug-analysis", Heavy),
     analytics_enrichment: Pending = ("analytics-enrichment", Heavy),
@@ -148,6 +149,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::metrics::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::repositories::routes())
+        .merge(routes::search::routes())
         .merge(routes::pending::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))

@@ -37,6 +37,7 @@ error_codes! {
     InvalidField => (BAD_REQUEST, "invalid_field", "A field is invalid"),
     InvalidJson => (BAD_REQUEST, "invalid_json", "The body is not valid JSON"),
     InvalidRepositoryId => (BAD_REQUEST, "invalid_repository_id", "Not a repository id"),
+    InvalidQuery => (BAD_REQUEST, "invalid_query", "The search query is invalid"),
     Unauthenticated => (UNAUTHORIZED, "unauthenticated", "Authentication required"),
     InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Signature verification failed"),
     NotFound => (NOT_FOUND, "not_found", "Not found"),

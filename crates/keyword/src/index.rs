@@ -4,10 +4,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::indexer::{IndexWriterOptions, UserOperation};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, UserOperation};
+use tantivy::query::{BooleanQuery, Occur, Query, TermSetQuery};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term,
+};
 
 use crate::error::{KeywordError, storage};
 use crate::query::{self, KeywordHit, KeywordQuery};
@@ -18,6 +21,35 @@ use crate::staging::{self, StagedDocument, Staging};
 pub const MIN_WRITER_MEMORY_BYTES: usize = 15_000_000;
 /// The largest writer memory budget accepted (1 GiB; tantivy's own limit is just under 4 GiB).
 pub const MAX_WRITER_MEMORY_BYTES: usize = 1 << 30;
+
+/// The most chunk ids one [`KeywordIndex::chunks`] call accepts.
+pub const MAX_CHUNK_IDS: usize = 1000;
+
+/// What a [`KeywordIndex::scan`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Chunks that matched the scan's query.
+    pub matched: usize,
+    /// Chunks handed to the visitor.
+    pub visited: usize,
+    /// Whether every matching chunk was visited (neither `max` nor the visitor stopped the scan).
+    pub complete: bool,
+}
+
+/// Segments smaller than this many documents are one merge level ([`merge_policy`]).
+const MIN_LAYER_DOCS: u32 = 1_000;
+
+/// tantivy's log merge policy, with levels starting at [`MIN_LAYER_DOCS`] documents rather than
+/// 10,000. Indexing commits every batch of files (a few hundred chunks), and with the default every
+/// segment under 10,000 documents is one level: each merge of eight re-merged the growing result of
+/// the last one, so a document was rewritten five or six times during a full index (a seventh of
+/// its CPU). With levels from 1,000 documents, merges take segments of similar size and a document
+/// is rewritten about log₈(documents / batch) times.
+fn merge_policy() -> LogMergePolicy {
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_layer_size(MIN_LAYER_DOCS);
+    policy
+}
 
 /// How a [`KeywordIndex`] uses memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,10 +162,12 @@ impl KeywordIndex {
             .num_worker_threads(1)
             .num_merge_threads(1)
             .build();
-        let writer = index.writer_with_options(writer_options).map_err(|error| match error {
-            TantivyError::LockFailure(..) => KeywordError::Locked { dir: dir.to_owned() },
-            error => storage(error),
-        })?;
+        let writer: IndexWriter<StagedDocument> =
+            index.writer_with_options(writer_options).map_err(|error| match error {
+                TantivyError::LockFailure(..) => KeywordError::Locked { dir: dir.to_owned() },
+                error => storage(error),
+            })?;
+        writer.set_merge_policy(Box::new(merge_policy()));
         let reader = index
             .reader_builder()
             // Commits reload explicitly; the watch also picks up the segment merges finished later.
@@ -239,6 +273,80 @@ impl KeywordIndex {
             hits.push(KeywordHit { doc: self.fields.chunk_of(&stored)?, score });
         }
         Ok(hits)
+    }
+
+    /// Visits the chunks of `query.org` whose text holds every word and phrase of `query.text` (every
+    /// chunk, when the text has no words) and that pass the query's filters and exclusions, in index
+    /// order, unranked; `query.limit` is ignored. Stops after `max` chunks or when `visit` returns false.
+    /// The matching documents' addresses are collected first (8 bytes each), then each visited chunk is
+    /// read from the document store.
+    pub fn scan(
+        &self,
+        query: &KeywordQuery,
+        max: usize,
+        mut visit: impl FnMut(ChunkDoc) -> bool,
+    ) -> Result<ScanSummary, KeywordError> {
+        let tantivy_query = query::build_scan(&self.fields, query)?;
+        let searcher = self.reader.searcher();
+        let mut addresses: Vec<DocAddress> =
+            searcher.search(&tantivy_query, &DocSetCollector).map_err(storage)?.into_iter().collect();
+        addresses.sort_unstable();
+        let mut summary = ScanSummary { matched: addresses.len(), visited: 0, complete: true };
+        for address in addresses {
+            if summary.visited == max {
+                summary.complete = false;
+                break;
+            }
+            let stored: TantivyDocument = searcher.doc(address).map_err(storage)?;
+            summary.visited += 1;
+            if !visit(self.fields.chunk_of(&stored)?) {
+                summary.complete = summary.visited == summary.matched;
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The chunks with these ids among those [`scan`](Self::scan) would visit for `query` (so only
+    /// `query.org`'s, passing its text, filters and exclusions), in the order asked, each once; other ids
+    /// are left out. At most [`MAX_CHUNK_IDS`] ids.
+    pub fn chunks(&self, query: &KeywordQuery, ids: &[String]) -> Result<Vec<ChunkDoc>, KeywordError> {
+        if ids.len() > MAX_CHUNK_IDS {
+            return Err(KeywordError::InvalidArgument {
+                field: "ids",
+                reason: format!("{} ids is over the maximum of {MAX_CHUNK_IDS}", ids.len()),
+            });
+        }
+        let scan = query::build_scan(&self.fields, query)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let by_id = TermSetQuery::new(ids.iter().map(|id| Term::from_field_text(self.fields.chunk_id, id)));
+        let clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(by_id)), (Occur::Must, scan)];
+        let searcher = self.reader.searcher();
+        let addresses = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector).map_err(storage)?;
+        let mut found = std::collections::HashMap::with_capacity(addresses.len());
+        for address in addresses {
+            let stored: TantivyDocument = searcher.doc(address).map_err(storage)?;
+            let chunk = self.fields.chunk_of(&stored)?;
+            found.insert(chunk.chunk_id.clone(), chunk);
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// The organizations that have searchable documents, sorted. (An organization whose documents were
+    /// all deleted may stay listed until its segments are merged.)
+    pub fn orgs(&self) -> Result<Vec<String>, KeywordError> {
+        let searcher = self.reader.searcher();
+        let mut orgs = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.org).map_err(storage)?;
+            let mut terms = inverted.terms().stream().map_err(storage)?;
+            while terms.advance() {
+                orgs.insert(String::from_utf8_lossy(terms.key()).into_owned());
+            }
+        }
+        Ok(orgs.into_iter().collect())
     }
 
     /// The number of searchable (committed) documents.

@@ -4,8 +4,9 @@
 //! # Layout
 //!
 //! - `index`: [`KeywordIndex`] — open a directory, stage writes ([`replace_file`](KeywordIndex::replace_file),
-//!   [`delete_repo`](KeywordIndex::delete_repo)), [`commit`](KeywordIndex::commit), [`search`](KeywordIndex::search);
-//!   [`KeywordOptions`] (memory).
+//!   [`delete_repo`](KeywordIndex::delete_repo)), [`commit`](KeywordIndex::commit), [`search`](KeywordIndex::search)
+//!   (ranked), [`scan`](KeywordIndex::scan) (every match, unranked, bounded), [`chunks`](KeywordIndex::chunks) (by
+//!   id); [`KeywordOptions`] (memory).
 //! - `schema`: [`ChunkDoc`] and the tantivy fields it is stored in (which are analyzed, which are raw filters).
 //! - `analyzer`: the code analyzer (identifiers split on case, `_`, `-`, digits and punctuation, the whole
 //!   word kept) and the path analyzer (segments, stem, extension, parts), as tantivy tokenizers.
@@ -57,8 +58,12 @@ mod staging;
 
 pub use analyzer::MAX_WORD_BYTES;
 pub use error::KeywordError;
-pub use index::{KeywordIndex, KeywordOptions, MAX_WRITER_MEMORY_BYTES, MIN_WRITER_MEMORY_BYTES};
+pub use index::{
+    KeywordIndex, KeywordOptions, MAX_CHUNK_IDS, MAX_WRITER_MEMORY_BYTES, MIN_WRITER_MEMORY_BYTES,
+    ScanSummary,
+};
 pub use query::{
     EXACT_SYMBOL_BOOST, KeywordHit, KeywordQuery, MAX_LIMIT, MAX_QUERY_WORDS, PATH_BOOST, SYMBOL_BOOST,
+    SymbolFilter,
 };
 pub use schema::ChunkDoc;

@@ -10,15 +10,20 @@
 //!   (×[`PATH_BOOST`]), and as the exact symbol (×[`EXACT_SYMBOL_BOOST`]); so is the whole query text;
 //! - words are alternatives ranked by BM25 (more words matched, rarer words, shorter chunks score more);
 //!   phrases are required, over `text`;
-//! - the organization filter, and the repository, language and path-prefix filters, are required and do
-//!   not score.
+//! - the organization filter, and the repository, language, path-prefix and symbol filters, are required and
+//!   do not score; so is the absence of every [`exclude`](KeywordQuery::exclude)d word and phrase.
+//!
+//! [`scan`](crate::KeywordIndex::scan) reads the same text the other way: every word and phrase is
+//! required (in the chunk's text), nothing is scored, and a text with no words keeps every chunk that
+//! passes the filters.
 
 use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 use tantivy::Term;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
@@ -53,6 +58,24 @@ pub struct KeywordQuery {
     pub path_prefix: Option<String>,
     /// At most this many hits (0 = none, at most [`MAX_LIMIT`]).
     pub limit: usize,
+    /// Texts no hit may contain: a word leaves out the chunks that hold it (whole or all of its parts) in
+    /// their text, symbol or path; a `"quoted phrase"` the chunks whose text holds the phrase.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Only chunks whose symbol equals, or starts with, this (case-insensitively); `None` = any chunk.
+    #[serde(default)]
+    pub symbol: Option<SymbolFilter>,
+}
+
+/// How [`KeywordQuery::symbol`] compares a chunk's symbol, case-insensitively (chunks without a symbol
+/// never pass).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolFilter {
+    /// The symbol is exactly this.
+    Exact(String),
+    /// The symbol starts with this.
+    Prefix(String),
 }
 
 impl KeywordQuery {
@@ -65,6 +88,8 @@ impl KeywordQuery {
             languages: Vec::new(),
             path_prefix: None,
             limit: 20,
+            exclude: Vec::new(),
+            symbol: None,
         }
     }
 }
@@ -177,8 +202,7 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-/// Checks `query` and builds its tantivy query; `None` when it can match nothing (no words, limit 0).
-pub(crate) fn build(fields: &Fields, query: &KeywordQuery) -> Result<Option<Box<dyn Query>>, KeywordError> {
+fn check(query: &KeywordQuery) -> Result<(), KeywordError> {
     if query.org.is_empty() {
         return Err(KeywordError::InvalidArgument { field: "org", reason: "is empty".into() });
     }
@@ -188,6 +212,12 @@ pub(crate) fn build(fields: &Fields, query: &KeywordQuery) -> Result<Option<Box<
             reason: format!("{} is over the maximum of {MAX_LIMIT}", query.limit),
         });
     }
+    Ok(())
+}
+
+/// Checks `query` and builds its tantivy query; `None` when it can match nothing (no words, limit 0).
+pub(crate) fn build(fields: &Fields, query: &KeywordQuery) -> Result<Option<Box<dyn Query>>, KeywordError> {
+    check(query)?;
     let parsed = parse_text(&query.text);
     if query.limit == 0 || (parsed.words.is_empty() && parsed.phrases.is_empty()) {
         return Ok(None);
@@ -202,17 +232,45 @@ pub(crate) fn build(fields: &Fields, query: &KeywordQuery) -> Result<Option<Box<
         scoring.push((Occur::Should, boosted(term(fields.symbol_exact, &whole), EXACT_SYMBOL_BOOST)));
     }
     for phrase in &parsed.phrases {
-        let terms = phrase.iter().map(|p| Term::from_field_text(fields.text, p)).collect();
-        scoring.push((Occur::Must, Box::new(PhraseQuery::new(terms))));
+        scoring.push((Occur::Must, phrase_query(fields, phrase)));
     }
 
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (Occur::Must, Box::new(BooleanQuery::new(scoring))),
-        filter(Box::new(TermQuery::new(
-            Term::from_field_text(fields.org, &query.org),
-            IndexRecordOption::Basic,
-        ))),
-    ];
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(scoring)))];
+    clauses.extend(filters(fields, query));
+    Ok(Some(Box::new(BooleanQuery::new(clauses))))
+}
+
+/// Checks `query` and builds the query of [`scan`](crate::KeywordIndex::scan): every word and phrase of
+/// the text required in the chunk's text, the filters, nothing scored.
+pub(crate) fn build_scan(fields: &Fields, query: &KeywordQuery) -> Result<Box<dyn Query>, KeywordError> {
+    check(query)?;
+    let parsed = parse_text(&query.text);
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for word in &parsed.words {
+        clauses.push(filter(word_in(fields.text, word)));
+    }
+    for phrase in &parsed.phrases {
+        clauses.push(filter(phrase_query(fields, phrase)));
+    }
+    if clauses.is_empty() {
+        clauses.push(filter(Box::new(AllQuery)));
+    }
+    clauses.extend(filters(fields, query));
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
+
+fn phrase_query(fields: &Fields, phrase: &[String]) -> Box<dyn Query> {
+    let terms = phrase.iter().map(|p| Term::from_field_text(fields.text, p)).collect();
+    Box::new(PhraseQuery::new(terms))
+}
+
+/// The clauses every hit must pass and that do not score: organization, repositories, languages, path
+/// prefix, symbol, exclusions.
+fn filters(fields: &Fields, query: &KeywordQuery) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![filter(Box::new(TermQuery::new(
+        Term::from_field_text(fields.org, &query.org),
+        IndexRecordOption::Basic,
+    )))];
     if !query.repos.is_empty() {
         let repos = query.repos.iter().map(|r| Term::from_field_text(fields.repo, r));
         clauses.push(filter(Box::new(TermSetQuery::new(repos))));
@@ -222,14 +280,42 @@ pub(crate) fn build(fields: &Fields, query: &KeywordQuery) -> Result<Option<Box<
         clauses.push(filter(Box::new(TermSetQuery::new(languages))));
     }
     if let Some(prefix) = query.path_prefix.as_deref().filter(|p| !p.is_empty()) {
-        let lower = Bound::Included(Term::from_field_text(fields.path_raw, prefix));
-        let upper = match prefix_upper_bound(prefix) {
-            Some(bound) => Bound::Excluded(Term::from_field_text(fields.path_raw, &bound)),
-            None => Bound::Unbounded,
-        };
-        clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
+        clauses.push(filter(prefix_query(fields.path_raw, prefix)));
     }
-    Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    match &query.symbol {
+        None => {}
+        Some(SymbolFilter::Exact(symbol)) => {
+            clauses.push(filter(term(fields.symbol_exact, &lowercase(symbol))));
+        }
+        Some(SymbolFilter::Prefix(prefix)) => {
+            clauses.push(filter(prefix_query(fields.symbol_exact, &lowercase(prefix))));
+        }
+    }
+    for text in &query.exclude {
+        let parsed = parse_text(text);
+        for word in &parsed.words {
+            let anywhere = BooleanQuery::union(vec![
+                word_in(fields.text, word),
+                word_in(fields.symbol, word),
+                word_in(fields.path, word),
+            ]);
+            clauses.push((Occur::MustNot, Box::new(anywhere)));
+        }
+        for phrase in &parsed.phrases {
+            clauses.push((Occur::MustNot, phrase_query(fields, phrase)));
+        }
+    }
+    clauses
+}
+
+/// The terms of `field` that start with `prefix` (an empty prefix: every term).
+fn prefix_query(field: Field, prefix: &str) -> Box<dyn Query> {
+    let lower = Bound::Included(Term::from_field_text(field, prefix));
+    let upper = match prefix_upper_bound(prefix) {
+        Some(bound) => Bound::Excluded(Term::from_field_text(field, &bound)),
+        None => Bound::Unbounded,
+    };
+    Box::new(RangeQuery::new(lower, upper))
 }
 
 #[cfg(test)]

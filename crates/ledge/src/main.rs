@@ -4,6 +4,7 @@
 
 mod cli;
 mod index;
+mod search;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -68,6 +69,21 @@ fn main() -> ExitCode {
             match result {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("ledge: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Search { ref query, ref org, ref mode, limit, json } => {
+            init_tracing_quiet(&config);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let args = search::Args { query, org: org.as_deref(), mode: mode.as_deref(), limit, json };
+            let result = runtime
+                .context("cannot start the async runtime")
+                .and_then(|rt| rt.block_on(search::run(Arc::new(config), args)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("ledge: {error:#}");
                     ExitCode::FAILURE

@@ -4,4 +4,5 @@ pub mod health;
 pub mod metrics;
 pub mod pending;
 pub mod repositories;
+pub mod search;
 pub mod webhooks;

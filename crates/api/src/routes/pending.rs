@@ -1,6 +1,6 @@
 //! The route groups that later work fills (auth, organizations, repositories (all but the index
 //! status, see `repositories.rs`), api-keys,
-//! notifications, billing, search, chat, bug-analysis, analytics-enrichment, openapi): wired now so
+//! notifications, billing, chat, bug-analysis, analytics-enrichment, openapi): wired now so
 //! that the lazy-module machinery, metrics and errors cover them, answering `501` problem+json
 //! after building their (still empty) module state.
 
@@ -26,7 +26,6 @@ const GROUPS: &[(&str, Pick)] = &[
     ("/api-keys", |m| &m.api_keys),
     ("/notifications", |m| &m.notifications),
     ("/billing", |m| &m.billing),
-    ("/search", |m| &m.search),
     ("/chat", |m| &m.chat),
     ("/bug-reports", |m| &m.bug_analysis),
     ("/analytics", |m| &m.analytics_enrichment),

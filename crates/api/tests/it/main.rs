@@ -4,4 +4,5 @@
 mod harness;
 mod health;
 mod routing;
+mod search;
 mod webhooks;

@@ -34,11 +34,11 @@ async fn every_answer_carries_a_request_id_and_a_given_one_is_kept() {
 #[tokio::test]
 async fn a_pending_group_builds_only_its_own_module_and_answers_501() {
     let app = app();
-    assert!(!app.loaded("search"));
-    app.get("/search?q=x").await.problem(501, "not_implemented");
-    assert!(app.loaded("search"));
-    for other in ["chat", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
-        assert!(!app.loaded(other), "{other} was built by a search request");
+    assert!(!app.loaded("chat"));
+    app.get("/chat?q=x").await.problem(501, "not_implemented");
+    assert!(app.loaded("chat"));
+    for other in ["search", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
+        assert!(!app.loaded(other), "{other} was built by a chat request");
     }
     app.get("/organizations/42/members").await.problem(501, "not_implemented");
     assert!(app.loaded("organizations"));

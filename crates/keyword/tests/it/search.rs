@@ -1,7 +1,7 @@
 //! Searching: always inside the caller's organization, identifiers found by their parts, filters, phrases,
 //! ranking, and user text that never acts as query syntax.
 
-use ledge_keyword::{ChunkDoc, KeywordError, KeywordIndex, KeywordQuery, MAX_LIMIT};
+use ledge_keyword::{ChunkDoc, KeywordError, KeywordIndex, KeywordQuery, MAX_LIMIT, SymbolFilter};
 
 use crate::support::{chunk, ids, index_files, open, own_sources, search};
 
@@ -272,4 +272,84 @@ fn real_source_files_are_found_by_what_they_define() {
     assert_eq!(top_path("replace_file UserOperation"), "src/index.rs");
     assert_eq!(top_path("split parts acronym boundary"), "src/analyzer.rs");
     assert_eq!(top_path("\"one term naming every document\""), "src/schema.rs");
+}
+
+#[test]
+fn excluded_words_and_phrases_leave_chunks_out() {
+    let (_dir, index) = two_orgs();
+    let query = |text: &str, exclude: &[&str]| {
+        let mut query = KeywordQuery::new("acme", text);
+        query.exclude = exclude.iter().map(|e| e.to_string()).collect();
+        let hits = index.search(&query).unwrap();
+        ids(&hits).into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(query("json", &[]).len(), 2);
+    // `parser` is in JsonParser's text and symbol, and in src/parser.rs's path.
+    assert_eq!(query("json", &["parser"]), ["json-1"]);
+    assert_eq!(query("json", &["\"json document\""]), ["parser-1"]);
+    assert_eq!(query("json", &["\"no such phrase\""]).len(), 2);
+    // A word is excluded by its parts too: `server` is a part of HTTPServer.
+    assert!(query("parse", &["server"]).iter().all(|id| id != "http-1"));
+}
+
+#[test]
+fn the_symbol_filter_compares_exactly_or_by_prefix_without_case() {
+    let (_dir, index) = two_orgs();
+    let query = |text: &str, symbol: SymbolFilter| {
+        let mut query = KeywordQuery::new("acme", text);
+        query.symbol = Some(symbol);
+        let hits = index.search(&query).unwrap();
+        ids(&hits).into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(query("json", SymbolFilter::Exact("jsonparser".into())), ["parser-1"]);
+    assert_eq!(query("json", SymbolFilter::Exact("json".into())), Vec::<String>::new());
+    assert_eq!(query("fn", SymbolFilter::Prefix("PARSE".into())).len(), 2);
+    assert_eq!(query("json", SymbolFilter::Prefix("parse_j".into())), ["json-1"]);
+}
+
+#[test]
+fn scan_requires_every_word_and_visits_within_the_organization() {
+    let (_dir, index) = two_orgs();
+    let visit = |query: &KeywordQuery, max: usize| {
+        let mut seen = Vec::new();
+        let summary = index
+            .scan(query, max, |doc| {
+                seen.push((doc.org, doc.chunk_id));
+                true
+            })
+            .unwrap();
+        (seen, summary)
+    };
+    let (all, summary) = visit(&KeywordQuery::new("acme", ""), 100);
+    assert_eq!(all.len(), 3, "an empty text scans every chunk of the org: {all:?}");
+    assert!(all.iter().all(|(org, _)| org == "acme"));
+    assert!(summary.complete && summary.matched == 3);
+    let (both, _) = visit(&KeywordQuery::new("acme", "parse json"), 100);
+    assert_eq!(both, [("acme".to_owned(), "json-1".to_owned())], "every word is required");
+    let (bounded, summary) = visit(&KeywordQuery::new("acme", ""), 2);
+    assert_eq!((bounded.len(), summary.complete, summary.matched), (2, false, 3));
+    let mut filtered = KeywordQuery::new("acme", "");
+    filtered.repos = vec!["web".into()];
+    assert_eq!(visit(&filtered, 100).0, [("acme".to_owned(), "http-1".to_owned())]);
+}
+
+#[test]
+fn chunks_by_id_stay_in_the_organization_pass_the_filters_and_keep_the_order_asked() {
+    let (_dir, index) = two_orgs();
+    let ids = ["http-1", "missing", "json-1"].map(String::from);
+    let acme = KeywordQuery::new("acme", "");
+    let chunks = index.chunks(&acme, &ids).unwrap();
+    let got: Vec<(&str, &str)> = chunks.iter().map(|c| (c.org.as_str(), c.chunk_id.as_str())).collect();
+    assert_eq!(got, [("acme", "http-1"), ("acme", "json-1")]);
+    assert!(index.chunks(&KeywordQuery::new("initech", ""), &ids).unwrap().is_empty());
+    assert_eq!(index.orgs().unwrap(), ["acme", "globex"]);
+    let mut rust_json = KeywordQuery::new("acme", "");
+    rust_json.exclude = vec!["request".into()];
+    let got: Vec<String> = index.chunks(&rust_json, &ids).unwrap().into_iter().map(|c| c.chunk_id).collect();
+    assert_eq!(got, ["json-1"], "the query's exclusions apply");
+    let too_many: Vec<String> = (0..=ledge_keyword::MAX_CHUNK_IDS).map(|i| i.to_string()).collect();
+    assert!(matches!(
+        index.chunks(&acme, &too_many),
+        Err(KeywordError::InvalidArgument { field: "ids", .. })
+    ));
 }

@@ -4,4 +4,5 @@
 mod cli;
 mod harness;
 mod indexing;
+mod search;
 mod serve;

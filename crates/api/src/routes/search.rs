@@ -1,0 +1,197 @@
+//! `GET /search?q=&org=&repo=&lang=&path=&mode=&limit=&cursor=&fusion=` and `POST /search` (a JSON object
+//! with the same fields): code search of one organization (`ledge-search`).
+//!
+//! `repo` and `lang` may repeat (`repo=a/b&repo=c/d`) or hold a comma-separated list (in the body: a
+//! string or an array of strings). Every bad input answers 400 problem+json naming the field (`q`,
+//! `org`, `repo`, `lang`, `path`, `mode`, `limit`, `cursor`, `fusion`, or an unknown parameter); a
+//! `repo` the organization does not have finds nothing. The module (keyword index, vector index,
+//! embedding model) is heavy: it is built by the first search, never by `/health` or webhooks.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ledge_search::{SearchError, SearchOptions, SearchRequest, Searcher};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::problem::{ApiError, ErrorCode};
+
+/// The search module's state.
+pub struct SearchModule {
+    searcher: Searcher,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/search", get(search_get).post(search_post))
+}
+
+/// The organization the caller searches.
+///
+/// Until authentication lands, the caller names it with the required `org` parameter. This is the one
+/// place to replace with the organization of the authenticated caller (the parameter then goes away
+/// or must match it).
+fn caller_org(org: Option<String>) -> Result<String, ApiError> {
+    match org.map(|o| o.trim().to_owned()) {
+        Some(org) if !org.is_empty() => Ok(org.to_ascii_lowercase()),
+        _ => Err(ApiError::new(ErrorCode::InvalidField, "org is required (the organization to search)")
+            .field("org")),
+    }
+}
+
+async fn build(state: &AppState) -> Result<SearchModule, ApiError> {
+    let env = &state.env;
+    let keyword =
+        env.keyword_index().await.map_err(|e| ApiError::internal("cannot open the keyword index", &e))?;
+    let vectors =
+        env.vector_index().await.map_err(|e| ApiError::internal("cannot open the vector index", &e))?;
+    let embedder =
+        env.embedder().await.map_err(|e| ApiError::internal("cannot load the embedding model", &e))?;
+    Ok(SearchModule { searcher: Searcher::new(keyword, vectors, embedder, SearchOptions::default()) })
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidField, detail).field(field)
+}
+
+/// Splits a comma-separated list, dropping empty items.
+fn list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// The request of the query string; the org is taken apart for [`caller_org`].
+fn from_params(params: Vec<(String, String)>) -> Result<(SearchRequest, Option<String>), ApiError> {
+    let mut request = SearchRequest::default();
+    let mut org = None;
+    let mut q = None;
+    for (key, value) in params {
+        match key.as_str() {
+            "q" => q = Some(value),
+            "org" => org = Some(value),
+            "repo" => request.repos.extend(list(&value)),
+            "lang" => request.languages.extend(list(&value)),
+            "path" => request.path = Some(value),
+            "mode" => {
+                request.mode = Some(value.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?)
+            }
+            "limit" => request.limit = Some(parse_limit(&value)?),
+            "cursor" => request.cursor = Some(value),
+            "fusion" => {
+                request.fusion = Some(value.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?)
+            }
+            other => return Err(invalid(other, format!("unknown parameter {other:?}"))),
+        }
+    }
+    request.q = q.ok_or_else(|| invalid("q", "q is required (the search query)"))?;
+    Ok((request, org))
+}
+
+fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    value.trim().parse().map_err(|_| invalid("limit", format!("{value:?} is not a number from 1 to 100")))
+}
+
+/// A string or an array of strings, as a list.
+fn strings(field: &str, value: &Value) -> Result<Vec<String>, ApiError> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(list(s).collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(invalid(field, format!("{field} must be a string or an array of strings"))),
+            })
+            .collect(),
+        _ => Err(invalid(field, format!("{field} must be a string or an array of strings"))),
+    }
+}
+
+fn string(field: &str, value: &Value) -> Result<Option<String>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(invalid(field, format!("{field} must be a string"))),
+    }
+}
+
+/// The request of a JSON body; the org is taken apart for [`caller_org`].
+fn from_body(body: &[u8]) -> Result<(SearchRequest, Option<String>), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object").field("body"));
+    };
+    let mut request = SearchRequest::default();
+    let mut org = None;
+    let mut q = None;
+    for (key, value) in &fields {
+        match key.as_str() {
+            "q" => q = string("q", value)?,
+            "org" => org = string("org", value)?,
+            "repo" => request.repos = strings("repo", value)?,
+            "lang" => request.languages = strings("lang", value)?,
+            "path" => request.path = string("path", value)?,
+            "mode" => {
+                if let Some(mode) = string("mode", value)? {
+                    request.mode = Some(mode.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?);
+                }
+            }
+            "limit" => match value {
+                Value::Null => {}
+                Value::Number(n) => {
+                    let n =
+                        n.as_u64().ok_or_else(|| invalid("limit", "limit must be a number from 1 to 100"))?;
+                    request.limit = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                }
+                _ => return Err(invalid("limit", "limit must be a number from 1 to 100")),
+            },
+            "cursor" => request.cursor = string("cursor", value)?,
+            "fusion" => {
+                if let Some(fusion) = string("fusion", value)? {
+                    request.fusion =
+                        Some(fusion.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?);
+                }
+            }
+            other => return Err(invalid(other, format!("unknown field {other:?}"))),
+        }
+    }
+    request.q = q.ok_or_else(|| invalid("q", "q is required (the search query)"))?;
+    Ok((request, org))
+}
+
+async fn search_get(
+    State(state): State<AppState>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("unreadable query string: {e}")))?;
+    let (request, org) = from_params(params)?;
+    run(&state, request, org).await
+}
+
+async fn search_post(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let (request, org) = from_body(&body)?;
+    run(&state, request, org).await
+}
+
+async fn run(
+    state: &AppState,
+    mut request: SearchRequest,
+    org: Option<String>,
+) -> Result<Response, ApiError> {
+    request.org = caller_org(org)?;
+    let module = state.modules.search.get_or_build(|| build(state)).await?;
+    let results = module.searcher.search(&request).await.map_err(|error| match error {
+        SearchError::Invalid { field, reason } => {
+            let code = if field == "q" { ErrorCode::InvalidQuery } else { ErrorCode::InvalidField };
+            ApiError::new(code, format!("{field} {reason}")).field(field)
+        }
+        other => ApiError::internal("the search failed", &other),
+    })?;
+    let body =
+        serde_json::to_vec(&results).map_err(|e| ApiError::internal("cannot encode the results", &e))?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
