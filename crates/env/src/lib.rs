@@ -35,6 +35,10 @@ use tokio::sync::OnceCell;
 
 pub use bindings::{BucketBinding, DurableBinding, KvBinding, QueueBinding};
 
+/// The metadata properties of the code-chunk vectors that searches filter on (each a string index:
+/// a dictionary code per vector in memory).
+pub const CODE_VECTOR_FILTERS: [&str; 3] = ["repo", "language", "path"];
+
 /// Why the env or one of its bindings could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -241,7 +245,8 @@ impl Env {
         })
     }
 
-    /// The vector index of code chunks.
+    /// The vector index of code chunks, with metadata indexes on [`CODE_VECTOR_FILTERS`] (created
+    /// when missing), so that search narrows by repository, language and path before taking top-k.
     pub async fn vector_index(&self) -> Result<Arc<dyn VectorIndex>, EnvError> {
         const NAME: &str = VECTOR_INDEX;
         let declared =
@@ -262,6 +267,12 @@ impl Env {
                 let index = ledge_vector::EmbeddedVectorIndex::open(path, config, options)
                     .await
                     .map_err(|e| EnvError::open(NAME, e))?;
+                for property in CODE_VECTOR_FILTERS {
+                    index
+                        .create_metadata_index(property, ledge_vector::MetadataIndexType::String)
+                        .await
+                        .map_err(|e| EnvError::open(NAME, e))?;
+                }
                 Ok::<Arc<dyn VectorIndex>, EnvError>(Arc::new(index))
             })
             .await

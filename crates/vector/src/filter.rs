@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::limits::{VectorLimits, utf8_prefix};
-use crate::metadata::IndexedValue;
+use crate::metadata::{IndexedRef, IndexedValue};
 use crate::types::{MetadataIndex, MetadataIndexType};
 
 /// A parsed filter: every clause must hold.
@@ -168,11 +168,22 @@ impl CompiledFilter {
             columns.get(*position).and_then(|c| c.get(slot)).is_some_and(|value| condition.matches(value))
         })
     }
+
+    /// The clauses: the position of the metadata index each reads, and its condition (string
+    /// operands already cut to the indexed prefix).
+    pub fn clauses(&self) -> &[(usize, Condition)] {
+        &self.clauses
+    }
 }
 
 impl Condition {
     /// Whether an indexed value satisfies the condition.
     pub fn matches(&self, value: &IndexedValue) -> bool {
+        self.matches_ref(value.as_ref())
+    }
+
+    /// [`Condition::matches`] on a borrowed value.
+    pub fn matches_ref(&self, value: IndexedRef<'_>) -> bool {
         match self {
             Condition::Eq(operand) => operand.equals(value),
             Condition::Ne(operand) => !operand.equals(value),
@@ -224,21 +235,21 @@ impl Condition {
 }
 
 impl Operand {
-    fn equals(&self, value: &IndexedValue) -> bool {
+    fn equals(&self, value: IndexedRef<'_>) -> bool {
         match (self, value) {
-            (Operand::Null, IndexedValue::Missing) => true,
-            (Operand::Bool(a), IndexedValue::Bool(b)) => a == b,
-            (Operand::Number(a), IndexedValue::Number(b)) => a == b,
-            (Operand::String(a), IndexedValue::String(b)) => a.as_str() == &**b,
+            (Operand::Null, IndexedRef::Missing) => true,
+            (Operand::Bool(a), IndexedRef::Bool(b)) => *a == b,
+            (Operand::Number(a), IndexedRef::Number(b)) => *a == b,
+            (Operand::String(a), IndexedRef::String(b)) => a.as_str() == b,
             _ => false,
         }
     }
 
     /// The order of this operand relative to `value`, when both are numbers or both strings.
-    fn compare(&self, value: &IndexedValue) -> Option<Ordering> {
+    fn compare(&self, value: IndexedRef<'_>) -> Option<Ordering> {
         match (self, value) {
-            (Operand::Number(a), IndexedValue::Number(b)) => a.partial_cmp(b),
-            (Operand::String(a), IndexedValue::String(b)) => Some(a.as_str().cmp(b)),
+            (Operand::Number(a), IndexedRef::Number(b)) => a.partial_cmp(&b),
+            (Operand::String(a), IndexedRef::String(b)) => Some(a.as_str().cmp(b)),
             _ => None,
         }
     }

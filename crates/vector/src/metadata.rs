@@ -22,7 +22,26 @@ pub enum IndexedValue {
     String(Box<str>),
 }
 
+/// A borrowed [`IndexedValue`]: what the in-memory columns hand to a filter without allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IndexedRef<'a> {
+    Missing,
+    Bool(bool),
+    Number(f64),
+    String(&'a str),
+}
+
 impl IndexedValue {
+    /// The borrowed view of this value.
+    pub fn as_ref(&self) -> IndexedRef<'_> {
+        match self {
+            IndexedValue::Missing => IndexedRef::Missing,
+            IndexedValue::Bool(b) => IndexedRef::Bool(*b),
+            IndexedValue::Number(n) => IndexedRef::Number(*n),
+            IndexedValue::String(s) => IndexedRef::String(s),
+        }
+    }
+
     /// What `index` sees of `metadata` (strings cut to `string_prefix_bytes`).
     pub fn extract(
         metadata: Option<&Value>,

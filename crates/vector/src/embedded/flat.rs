@@ -1,77 +1,218 @@
-//! The embedded driver's in-memory search structure: every vector in one contiguous `Vec<f32>`
-//! (stride = dimensions; unit length for cosine), with ids, namespaces and indexed metadata in side
-//! arrays indexed by the same slot, and exact top-k search with a bounded heap.
+//! The embedded driver's in-memory search structure: every vector quantized to `i8` in one
+//! contiguous array (stride = dimensions, see [`super::quantize`]), with ids, namespaces and
+//! indexed metadata in compact side arrays indexed by the same slot, and a flat scan that returns
+//! the best *candidates* by the quantized score (the driver rescores them exactly from SQLite).
 //!
-//! Memory per vector, for `d` dimensions: `4·d` bytes of values; for an id of ~30 bytes about
-//! 110 bytes (one `Arc<str>` shared by the slot array and the id → slot map, whose entry and
-//! control byte take ~30–60 bytes depending on its load); 4 bytes of namespace code (names are
-//! interned); and per metadata index 24 bytes plus the indexed string bytes (≤ 64). Full metadata
-//! stays in SQLite. The value array grows by 1/8 at a time (never doubling), so it is at most
-//! 12.5 % over its contents. For the code-search index (256 dimensions, 3 indexes): ≈ 1.2 KiB per
-//! vector, ≈ 120 MB per 100,000 vectors.
+//! Memory per vector, for `d` dimensions: `d` bytes of codes and 4 of scale (4 more for euclidean:
+//! the squared norm of the quantized row); the id's bytes plus 8 of span and ~10 of hash table
+//! (see [`super::strings`]); 4 bytes of namespace code; per metadata index 4 bytes (interned
+//! string code, or a boolean byte) or 8 (a number), plus the distinct strings once. Full metadata
+//! and the exact `f32` values stay in SQLite. The code array grows by 1/8 at a time (never
+//! doubling). For the code-search index (256 dimensions, 64-byte chunk ids, 3 string indexes):
+//! ≈ 0.37 KiB per vector, 37 MB per 100,000 vectors (measured by the `vector_index` bench).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
+use std::collections::BinaryHeap;
 
-use serde_json::Value;
+use super::quantize::quantize_query;
+use super::strings::{Interner, StringTable};
+use crate::distance::dot_i16_i8;
+use crate::filter::{CompiledFilter, Condition};
+use crate::metadata::IndexedRef;
+use crate::types::{IndexConfig, MetadataIndex, MetadataIndexType, Metric};
 
-use crate::distance::{normalize, similarity};
-use crate::filter::CompiledFilter;
-use crate::metadata::IndexedValue;
-use crate::types::{IndexConfig, MetadataIndex, Metric};
+/// The values one metadata index holds, one per slot.
+enum Column {
+    /// Interned strings (code 0: missing).
+    Strings { codes: Vec<u32>, dictionary: Interner },
+    /// NaN: missing (JSON numbers are never NaN).
+    Numbers(Vec<f64>),
+    /// 0: missing, 1: false, 2: true.
+    Bools(Vec<u8>),
+}
 
-/// Namespace code of a vector without a namespace.
-const NO_NAMESPACE: u32 = 0;
+impl Column {
+    fn new(index_type: MetadataIndexType) -> Column {
+        match index_type {
+            MetadataIndexType::String => Column::Strings { codes: Vec::new(), dictionary: Interner::new() },
+            MetadataIndexType::Number => Column::Numbers(Vec::new()),
+            MetadataIndexType::Boolean => Column::Bools(Vec::new()),
+        }
+    }
+
+    fn reserve_exact(&mut self, additional: usize) {
+        match self {
+            Column::Strings { codes, .. } => codes.reserve_exact(additional),
+            Column::Numbers(values) => values.reserve_exact(additional),
+            Column::Bools(values) => values.reserve_exact(additional),
+        }
+    }
+
+    fn push(&mut self, value: IndexedRef<'_>) {
+        match self {
+            Column::Strings { codes, dictionary } => {
+                let code = match value {
+                    IndexedRef::String(s) => dictionary.acquire(Some(s)),
+                    _ => 0,
+                };
+                codes.push(code);
+            }
+            Column::Numbers(values) => values.push(match value {
+                IndexedRef::Number(n) => n,
+                _ => f64::NAN,
+            }),
+            Column::Bools(values) => values.push(match value {
+                IndexedRef::Bool(b) => 1 + u8::from(b),
+                _ => 0,
+            }),
+        }
+    }
+
+    /// Replaces the last value (just pushed) into `slot`, as `Vec::swap_remove` of `slot`'s.
+    fn swap_remove(&mut self, slot: usize) {
+        match self {
+            Column::Strings { codes, dictionary } => {
+                dictionary.release(codes.swap_remove(slot));
+                if dictionary.wants_compaction() {
+                    let map = dictionary.compact();
+                    for code in codes.iter_mut() {
+                        *code = map[*code as usize];
+                    }
+                }
+            }
+            Column::Numbers(values) => {
+                values.swap_remove(slot);
+            }
+            Column::Bools(values) => {
+                values.swap_remove(slot);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn get(&self, slot: usize) -> IndexedRef<'_> {
+        match self {
+            Column::Strings { codes, dictionary } => {
+                dictionary.get(codes[slot]).map_or(IndexedRef::Missing, IndexedRef::String)
+            }
+            Column::Numbers(values) => {
+                let n = values[slot];
+                if n.is_nan() { IndexedRef::Missing } else { IndexedRef::Number(n) }
+            }
+            Column::Bools(values) => match values[slot] {
+                0 => IndexedRef::Missing,
+                b => IndexedRef::Bool(b == 2),
+            },
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Column::Strings { codes, dictionary } => codes.capacity() * 4 + dictionary.heap_bytes(),
+            Column::Numbers(values) => values.capacity() * 8,
+            Column::Bools(values) => values.capacity(),
+        }
+    }
+
+    /// A per-query matcher for `condition` on this column: strings and booleans are decided once
+    /// per distinct value, so the scan only looks a code up.
+    fn matcher<'a>(&'a self, condition: &'a Condition) -> Matcher<'a> {
+        match self {
+            Column::Strings { codes, dictionary } => {
+                let mut accept = vec![false; dictionary.max_code() as usize + 1];
+                match condition {
+                    Condition::Eq(crate::filter::Operand::String(s)) => {
+                        if let Some(code) = dictionary.code(s) {
+                            accept[code as usize] = true;
+                        }
+                    }
+                    _ => {
+                        for (code, accepted) in accept.iter_mut().enumerate() {
+                            let value =
+                                dictionary.get(code as u32).map_or(IndexedRef::Missing, IndexedRef::String);
+                            *accepted = condition.matches_ref(value);
+                        }
+                    }
+                }
+                Matcher::Codes { codes, accept }
+            }
+            Column::Bools(values) => Matcher::Bools {
+                values,
+                accept: [
+                    condition.matches_ref(IndexedRef::Missing),
+                    condition.matches_ref(IndexedRef::Bool(false)),
+                    condition.matches_ref(IndexedRef::Bool(true)),
+                ],
+            },
+            Column::Numbers(values) => {
+                Matcher::Numbers { values, condition, missing: condition.matches_ref(IndexedRef::Missing) }
+            }
+        }
+    }
+}
+
+/// One filter clause bound to its column for one query.
+enum Matcher<'a> {
+    Codes { codes: &'a [u32], accept: Vec<bool> },
+    Bools { values: &'a [u8], accept: [bool; 3] },
+    Numbers { values: &'a [f64], condition: &'a Condition, missing: bool },
+}
+
+impl Matcher<'_> {
+    fn matches(&self, slot: usize) -> bool {
+        match self {
+            Matcher::Codes { codes, accept } => accept[codes[slot] as usize],
+            Matcher::Bools { values, accept } => accept[values[slot] as usize],
+            Matcher::Numbers { values, condition, missing } => {
+                let n = values[slot];
+                if n.is_nan() { *missing } else { condition.matches_ref(IndexedRef::Number(n)) }
+            }
+        }
+    }
+}
 
 pub(crate) struct FlatStore {
     dimensions: usize,
     metric: Metric,
-    /// Slot-major values: slot `s` is `rows[s * dimensions .. (s + 1) * dimensions]`.
-    rows: Vec<f32>,
-    ids: Vec<Arc<str>>,
-    slots: HashMap<Arc<str>, u32>,
-    /// Per slot: `NO_NAMESPACE`, or 1 + the position in `namespace_names`.
+    /// Slot-major codes: slot `s` is `codes[s * dimensions .. (s + 1) * dimensions]`.
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    /// Euclidean only: the squared norm of each quantized row.
+    norms: Vec<f32>,
+    ids: StringTable,
+    /// Per slot: the namespace's code in `namespace_names` (0: no namespace).
     namespaces: Vec<u32>,
-    namespace_names: Vec<Arc<str>>,
-    namespace_codes: HashMap<Arc<str>, u32>,
+    namespace_names: Interner,
     /// The metadata indexes, in the order of `columns`.
     indexes: Vec<MetadataIndex>,
-    /// One column per metadata index, one value per slot.
-    columns: Vec<Vec<IndexedValue>>,
-    string_prefix_bytes: usize,
-}
-
-/// A slot and its similarity to the query (higher is closer).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Hit {
-    pub slot: usize,
-    pub similarity: f32,
+    columns: Vec<Column>,
 }
 
 impl FlatStore {
-    pub fn new(config: IndexConfig, indexes: Vec<MetadataIndex>, string_prefix_bytes: usize) -> FlatStore {
-        let columns = indexes.iter().map(|_| Vec::new()).collect();
+    pub fn new(config: IndexConfig, indexes: Vec<MetadataIndex>) -> FlatStore {
+        let columns = indexes.iter().map(|i| Column::new(i.index_type)).collect();
         FlatStore {
             dimensions: config.dimensions,
             metric: config.metric,
-            rows: Vec::new(),
-            ids: Vec::new(),
-            slots: HashMap::new(),
+            codes: Vec::new(),
+            scales: Vec::new(),
+            norms: Vec::new(),
+            ids: StringTable::new(),
             namespaces: Vec::new(),
-            namespace_names: Vec::new(),
-            namespace_codes: HashMap::new(),
+            namespace_names: Interner::new(),
             indexes,
             columns,
-            string_prefix_bytes,
         }
     }
 
-    /// Reserves room for `additional` vectors exactly (used when loading).
-    pub fn reserve_exact(&mut self, additional: usize) {
-        self.rows.reserve_exact(additional * self.dimensions);
-        self.ids.reserve_exact(additional);
-        self.slots.reserve(additional);
+    /// Reserves room for `additional` vectors (with `id_bytes` bytes of ids in all) exactly.
+    pub fn reserve_exact(&mut self, additional: usize, id_bytes: usize) {
+        self.codes.reserve_exact(additional * self.dimensions);
+        self.scales.reserve_exact(additional);
+        if self.metric == Metric::Euclidean {
+            self.norms.reserve_exact(additional);
+        }
+        self.ids.reserve_exact(additional, id_bytes);
         self.namespaces.reserve_exact(additional);
         for column in &mut self.columns {
             column.reserve_exact(additional);
@@ -87,81 +228,87 @@ impl FlatStore {
     }
 
     pub fn id(&self, slot: usize) -> &str {
-        &self.ids[slot]
+        self.ids.get(slot)
     }
 
     pub fn namespace(&self, slot: usize) -> Option<&str> {
-        match self.namespaces[slot] {
-            NO_NAMESPACE => None,
-            code => self.namespace_names.get(code as usize - 1).map(|n| &**n),
+        self.namespace_names.get(self.namespaces[slot])
+    }
+
+    /// The value metadata index `index` (a position in [`FlatStore::indexes`]) holds at `slot`.
+    #[cfg(test)]
+    pub fn indexed(&self, index: usize, slot: usize) -> IndexedRef<'_> {
+        self.columns[index].get(slot)
+    }
+
+    /// Stores a vector, replacing whatever `id` had: its quantized row (`scale` and `codes` as
+    /// persisted, see [`super::quantize`]), namespace, and one indexed value per metadata index.
+    pub fn upsert(
+        &mut self,
+        id: &str,
+        scale: f32,
+        codes: &[u8],
+        namespace: Option<&str>,
+        indexed: &[IndexedRef<'_>],
+    ) {
+        // Replacing is removing then appending: simpler than patching every column in place, and
+        // the order of slots carries no meaning.
+        self.remove(id);
+        self.push_new(id, scale, codes, namespace, indexed);
+    }
+
+    /// [`FlatStore::upsert`] of an id known not to be stored (loading: ids are a primary key).
+    pub fn push_new(
+        &mut self,
+        id: &str,
+        scale: f32,
+        codes: &[u8],
+        namespace: Option<&str>,
+        indexed: &[IndexedRef<'_>],
+    ) {
+        debug_assert_eq!(codes.len(), self.dimensions);
+        debug_assert_eq!(indexed.len(), self.columns.len());
+        self.grow_codes();
+        self.codes.extend(codes.iter().map(|c| *c as i8));
+        self.scales.push(scale);
+        if self.metric == Metric::Euclidean {
+            let squared: i64 = codes.iter().map(|c| i64::from(*c as i8).pow(2)).sum();
+            self.norms.push(squared as f32 * scale * scale);
         }
-    }
-
-    /// The values kept for `id` (unit length for cosine), if stored.
-    pub fn row_of(&self, id: &str) -> Option<&[f32]> {
-        self.slots.get(id).map(|&slot| self.row(slot as usize))
-    }
-
-    fn row(&self, slot: usize) -> &[f32] {
-        &self.rows[slot * self.dimensions..(slot + 1) * self.dimensions]
-    }
-
-    /// Stores a vector, replacing whatever `id` had. `values` has `dimensions` elements.
-    pub fn upsert(&mut self, id: &str, values: &[f32], namespace: Option<&str>, metadata: Option<&Value>) {
-        let namespace = self.namespace_code(namespace);
-        let indexed: Vec<IndexedValue> = self
-            .indexes
-            .iter()
-            .map(|index| IndexedValue::extract(metadata, index, self.string_prefix_bytes))
-            .collect();
-        let slot = match self.slots.get(id) {
-            Some(&slot) => {
-                let slot = slot as usize;
-                let d = self.dimensions;
-                self.rows[slot * d..(slot + 1) * d].copy_from_slice(values);
-                self.namespaces[slot] = namespace;
-                for (column, value) in self.columns.iter_mut().zip(indexed) {
-                    column[slot] = value;
-                }
-                slot
-            }
-            None => {
-                let slot = self.ids.len();
-                self.grow_rows();
-                self.rows.extend_from_slice(values);
-                let id: Arc<str> = id.into();
-                self.slots.insert(id.clone(), slot as u32);
-                self.ids.push(id);
-                self.namespaces.push(namespace);
-                for (column, value) in self.columns.iter_mut().zip(indexed) {
-                    column.push(value);
-                }
-                slot
-            }
-        };
-        if self.metric == Metric::Cosine {
-            let d = self.dimensions;
-            normalize(&mut self.rows[slot * d..(slot + 1) * d]);
+        self.ids.push(id);
+        let namespace = self.namespace_names.acquire(namespace);
+        self.namespaces.push(namespace);
+        for (column, value) in self.columns.iter_mut().zip(indexed) {
+            column.push(*value);
         }
     }
 
     /// Removes `id` (the last slot moves into its place). Returns whether it was stored.
     pub fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slots.remove(id) else { return false };
-        let slot = slot as usize;
-        let last = self.ids.len() - 1;
+        let Some(slot) = self.ids.position(id) else { return false };
+        let last = self.len() - 1;
         let d = self.dimensions;
         if slot != last {
-            self.rows.copy_within(last * d..(last + 1) * d, slot * d);
-            self.slots.insert(self.ids[last].clone(), slot as u32);
+            self.codes.copy_within(last * d..(last + 1) * d, slot * d);
         }
-        self.rows.truncate(last * d);
+        self.codes.truncate(last * d);
+        self.scales.swap_remove(slot);
+        if self.metric == Metric::Euclidean {
+            self.norms.swap_remove(slot);
+        }
         self.ids.swap_remove(slot);
-        self.namespaces.swap_remove(slot);
+        let namespace = self.namespaces.swap_remove(slot);
+        self.namespace_names.release(namespace);
+        if self.namespace_names.wants_compaction() {
+            let map = self.namespace_names.compact();
+            for code in &mut self.namespaces {
+                *code = map[*code as usize];
+            }
+        }
         for column in &mut self.columns {
             column.swap_remove(slot);
         }
-        self.shrink_rows();
+        self.shrink_codes();
         true
     }
 
@@ -173,87 +320,102 @@ impl FlatStore {
         }
     }
 
-    /// The `k` closest vectors to `query` in `namespace` (all if `None`) that pass `filter`,
-    /// closest first; ties go to the smaller id. O(n log k).
+    /// Heap bytes held by the structure (capacities, so what the allocator gave it).
+    pub fn heap_bytes(&self) -> usize {
+        self.codes.capacity()
+            + self.scales.capacity() * 4
+            + self.norms.capacity() * 4
+            + self.ids.heap_bytes()
+            + self.namespaces.capacity() * 4
+            + self.namespace_names.heap_bytes()
+            + self.columns.iter().map(Column::heap_bytes).sum::<usize>()
+    }
+
+    /// The slots of the `candidates` best vectors by quantized similarity to `query` (as the driver scores it
+    /// exactly: unit length for cosine) in `namespace` (all if `None`) that pass `filter`, best
+    /// first; ties go to the smaller id. The namespace and filter are applied exactly.
     pub fn search(
         &self,
         query: &[f32],
         namespace: Option<&str>,
         filter: Option<&CompiledFilter>,
-        k: usize,
-    ) -> Vec<Hit> {
-        let mut query = query.to_vec();
-        if self.metric == Metric::Cosine {
-            normalize(&mut query);
-        }
+        candidates: usize,
+    ) -> Vec<usize> {
         let namespace = match namespace {
             None => None,
-            Some(name) => match self.namespace_codes.get(name) {
-                Some(&code) => Some(code),
+            Some(name) => match self.namespace_names.code(name) {
+                Some(code) => Some(code),
                 None => return Vec::new(),
             },
         };
-        let metric = self.metric;
-        let mut heap: BinaryHeap<Candidate<'_>> = BinaryHeap::with_capacity(k + 1);
-        for (slot, row) in self.rows.chunks_exact(self.dimensions).enumerate() {
+        let matchers: Vec<Matcher<'_>> = filter
+            .map(|f| {
+                f.clauses()
+                    .iter()
+                    .map(|(position, condition)| self.columns[*position].matcher(condition))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let quantized = quantize_query(query);
+        let (q, q_scale) = (&quantized.codes[..], quantized.scale);
+        let euclidean = self.metric == Metric::Euclidean;
+        let mut heap: BinaryHeap<Candidate<'_>> = BinaryHeap::with_capacity(candidates + 1);
+        // The worst similarity kept once the heap is full: anything below it cannot enter.
+        let mut threshold = f32::NEG_INFINITY;
+        for (slot, row) in self.codes.chunks_exact(self.dimensions).enumerate() {
             if namespace.is_some_and(|code| self.namespaces[slot] != code) {
                 continue;
             }
-            if filter.is_some_and(|f| !f.matches_slot(&self.columns, slot)) {
+            if !matchers.iter().all(|m| m.matches(slot)) {
                 continue;
             }
-            let mut closeness = similarity(metric, &query, row);
-            if closeness.is_nan() {
-                // Only reachable through overflow (e.g. inf - inf): rank it last, never first.
-                closeness = f32::NEG_INFINITY;
+            let product = dot_i16_i8(q, row) as f32 * (q_scale * self.scales[slot]);
+            // Euclidean: |q - r|² = |q|² + |r|² - 2 q·r, and |q|² is the same for every row.
+            let mut similarity = if euclidean { 2.0 * product - self.norms[slot] } else { product };
+            if similarity.is_nan() {
+                similarity = f32::NEG_INFINITY;
             }
-            let candidate = Candidate { similarity: closeness, id: &self.ids[slot], slot };
-            if heap.len() < k {
+            if similarity < threshold || candidates == 0 {
+                continue;
+            }
+            let candidate = Candidate { similarity, id: self.ids.get(slot), slot };
+            if heap.len() < candidates {
                 heap.push(candidate);
             } else if let Some(mut worst) = heap.peek_mut()
                 && candidate < *worst
             {
                 *worst = candidate;
             }
+            if heap.len() == candidates {
+                threshold = heap.peek().map_or(f32::NEG_INFINITY, |worst| worst.similarity);
+            }
         }
-        heap.into_sorted_vec().into_iter().map(|c| Hit { slot: c.slot, similarity: c.similarity }).collect()
-    }
-
-    fn namespace_code(&mut self, namespace: Option<&str>) -> u32 {
-        let Some(name) = namespace else { return NO_NAMESPACE };
-        if let Some(&code) = self.namespace_codes.get(name) {
-            return code;
-        }
-        let name: Arc<str> = name.into();
-        self.namespace_names.push(name.clone());
-        let code = self.namespace_names.len() as u32;
-        self.namespace_codes.insert(name, code);
-        code
+        heap.into_sorted_vec().into_iter().map(|c| c.slot).collect()
     }
 
     /// Makes room for one more row, growing by 1/8 of the contents (not doubling).
-    fn grow_rows(&mut self) {
-        if self.rows.len() + self.dimensions > self.rows.capacity() {
-            let extra = (self.rows.len() / 8).max(self.dimensions * 16);
-            self.rows.reserve_exact(extra);
+    fn grow_codes(&mut self) {
+        if self.codes.len() + self.dimensions > self.codes.capacity() {
+            let extra = (self.codes.len() / 8).max(self.dimensions * 64);
+            self.codes.reserve_exact(extra);
         }
     }
 
-    /// Gives memory back once a quarter of the value array is unused.
-    fn shrink_rows(&mut self) {
-        let len = self.rows.len();
-        if self.rows.capacity() > len + len / 4 + self.dimensions * 64 {
-            self.rows.shrink_to(len + len / 8);
+    /// Gives memory back once a quarter of the code array is unused.
+    fn shrink_codes(&mut self) {
+        let len = self.codes.len();
+        if self.codes.capacity() > len + len / 4 + self.dimensions * 256 {
+            self.codes.shrink_to(len + len / 8);
         }
     }
 }
 
 /// A candidate of the top-k heap, ordered so that the *worst* candidate is the greatest (the
 /// heap's top): lower similarity is worse, and among equals the greater id.
-struct Candidate<'a> {
-    similarity: f32,
-    id: &'a str,
-    slot: usize,
+pub(crate) struct Candidate<'a> {
+    pub similarity: f32,
+    pub id: &'a str,
+    pub slot: usize,
 }
 
 impl Ord for Candidate<'_> {
@@ -278,10 +440,21 @@ impl Eq for Candidate<'_> {}
 
 #[cfg(test)]
 mod tests {
+    use super::super::quantize::{decode_row, encode_row};
     use super::*;
 
     fn store(metric: Metric, dimensions: usize) -> FlatStore {
-        FlatStore::new(IndexConfig { dimensions, metric }, Vec::new(), 64)
+        FlatStore::new(IndexConfig { dimensions, metric }, Vec::new())
+    }
+
+    fn put(s: &mut FlatStore, id: &str, values: &[f32], namespace: Option<&str>) {
+        let blob = encode_row(values, s.metric);
+        let (scale, codes) = decode_row(&blob, s.dimensions).unwrap();
+        s.upsert(id, scale, codes, namespace, &[]);
+    }
+
+    fn ids(s: &FlatStore, hits: &[usize]) -> Vec<String> {
+        hits.iter().map(|slot| s.id(*slot).to_owned()).collect()
     }
 
     /// A deterministic pseudo-random sequence (no dependency needed).
@@ -296,24 +469,36 @@ mod tests {
     }
 
     #[test]
-    fn the_heap_selects_what_a_full_sort_would() {
-        let d = 37;
-        let mut s = store(Metric::Euclidean, d);
-        let mut all = Vec::new();
-        for i in 0..500 {
-            let v = noise(i, d);
-            s.upsert(&format!("v{i:03}"), &v, None, None);
-            all.push((format!("v{i:03}"), v));
-        }
-        let q = noise(9999, d);
-        let mut expected: Vec<(f32, String)> =
-            all.iter().map(|(id, v)| (crate::distance::squared_euclidean(&q, v), id.clone())).collect();
-        expected.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        for k in [1, 5, 100, 500, 600] {
-            let got: Vec<String> =
-                s.search(&q, None, None, k).iter().map(|h| s.id(h.slot).to_owned()).collect();
-            let want: Vec<String> = expected.iter().take(k).map(|e| e.1.clone()).collect();
-            assert_eq!(got, want, "k = {k}");
+    fn the_quantized_ranking_finds_the_exact_top_10_among_its_candidates() {
+        for metric in [Metric::Cosine, Metric::Euclidean, Metric::DotProduct] {
+            let d = 64;
+            let mut s = store(metric, d);
+            let mut all = Vec::new();
+            for i in 0..2000 {
+                let v = noise(i, d);
+                put(&mut s, &format!("v{i:04}"), &v, None);
+                all.push((format!("v{i:04}"), v));
+            }
+            let mut q = noise(99_999, d);
+            if metric == Metric::Cosine {
+                crate::distance::normalize(&mut q);
+            }
+            let exact = |v: &[f32]| match metric {
+                Metric::Cosine => {
+                    let mut v = v.to_vec();
+                    crate::distance::normalize(&mut v);
+                    crate::distance::dot(&q, &v)
+                }
+                Metric::DotProduct => crate::distance::dot(&q, v),
+                Metric::Euclidean => -crate::distance::squared_euclidean(&q, v),
+            };
+            let mut expected: Vec<(f32, &String)> = all.iter().map(|(id, v)| (exact(v), id)).collect();
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+            let candidates = ids(&s, &s.search(&q, None, None, 64));
+            assert_eq!(candidates.len(), 64);
+            for (_, id) in expected.iter().take(10) {
+                assert!(candidates.contains(id), "{metric}: {id} is not among the candidates");
+            }
         }
     }
 
@@ -321,51 +506,76 @@ mod tests {
     fn ties_go_to_the_smaller_id() {
         let mut s = store(Metric::DotProduct, 2);
         for id in ["c", "a", "b"] {
-            s.upsert(id, &[1.0, 0.0], None, None);
+            put(&mut s, id, &[1.0, 0.0], None);
         }
-        let got: Vec<&str> = s.search(&[1.0, 0.0], None, None, 2).iter().map(|h| s.id(h.slot)).collect();
-        assert_eq!(got, ["a", "b"]);
+        assert_eq!(ids(&s, &s.search(&[1.0, 0.0], None, None, 2)), ["a", "b"]);
     }
 
     #[test]
     fn removing_moves_the_last_slot_and_keeps_side_arrays_aligned() {
         let mut s = store(Metric::DotProduct, 2);
-        s.upsert("a", &[1.0, 0.0], Some("x"), None);
-        s.upsert("b", &[2.0, 0.0], None, None);
-        s.upsert("c", &[3.0, 0.0], Some("y"), None);
+        put(&mut s, "a", &[1.0, 0.0], Some("x"));
+        put(&mut s, "b", &[2.0, 0.0], None);
+        put(&mut s, "c", &[3.0, 0.0], Some("y"));
         assert!(s.remove("a"));
         assert!(!s.remove("a"));
         assert_eq!(s.len(), 2);
-        assert_eq!(s.row_of("c"), Some(&[3.0, 0.0][..]));
         let hits = s.search(&[1.0, 0.0], None, None, 10);
         let got: Vec<(&str, Option<&str>)> =
-            hits.iter().map(|h| (s.id(h.slot), s.namespace(h.slot))).collect();
+            hits.iter().map(|slot| (s.id(*slot), s.namespace(*slot))).collect();
         assert_eq!(got, [("c", Some("y")), ("b", None)]);
-        s.upsert("b", &[5.0, 0.0], Some("y"), None);
-        let hits = s.search(&[1.0, 0.0], Some("y"), None, 10);
-        assert_eq!(hits.iter().map(|h| s.id(h.slot)).collect::<Vec<_>>(), ["b", "c"]);
+        put(&mut s, "b", &[5.0, 0.0], Some("y"));
+        assert_eq!(ids(&s, &s.search(&[1.0, 0.0], Some("y"), None, 10)), ["b", "c"]);
+        assert!(s.search(&[1.0, 0.0], Some("x"), None, 10).is_empty(), "no vector left in x");
         assert!(s.search(&[1.0, 0.0], Some("unknown"), None, 10).is_empty());
     }
 
     #[test]
-    fn cosine_rows_are_kept_at_unit_length() {
-        let mut s = store(Metric::Cosine, 2);
-        s.upsert("a", &[3.0, 4.0], None, None);
-        assert_eq!(s.row_of("a"), Some(&[0.6, 0.8][..]));
+    fn indexed_strings_are_interned_and_freed() {
+        let index = MetadataIndex { property: "repo".into(), index_type: MetadataIndexType::String };
+        let mut s = FlatStore::new(IndexConfig { dimensions: 2, metric: Metric::DotProduct }, vec![index]);
+        let blob = encode_row(&[1.0, 0.0], Metric::DotProduct);
+        let (scale, codes) = decode_row(&blob, 2).unwrap();
+        for i in 0..5000 {
+            let repo = format!("repo-{}", i % 3000);
+            s.upsert(&format!("v{i}"), scale, codes, None, &[IndexedRef::String(&repo)]);
+        }
+        let Column::Strings { dictionary, .. } = &s.columns[0] else { panic!("a string column") };
+        assert_eq!(dictionary.max_code(), 3000);
+        for i in 0..4990 {
+            s.remove(&format!("v{i}"));
+        }
+        let Column::Strings { dictionary, .. } = &s.columns[0] else { panic!("a string column") };
+        assert!(dictionary.max_code() < 3000, "unreferenced strings were dropped: {}", dictionary.max_code());
+        let mut kept: Vec<(String, IndexedRef<'_>)> =
+            (0..s.len()).map(|slot| (s.id(slot).to_owned(), s.indexed(0, slot))).collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected: Vec<(String, String)> =
+            (4990..5000).map(|i| (format!("v{i}"), format!("repo-{}", i % 3000))).collect();
+        let kept: Vec<(String, String)> = kept
+            .into_iter()
+            .map(|(id, v)| match v {
+                IndexedRef::String(s) => (id, s.to_owned()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(kept, expected);
     }
 
     #[test]
-    fn the_value_array_grows_and_shrinks_in_small_steps() {
+    fn the_code_array_grows_and_shrinks_in_small_steps() {
         let d = 256;
         let mut s = store(Metric::DotProduct, d);
         let v = vec![0.5; d];
         for i in 0..2000 {
-            s.upsert(&i.to_string(), &v, None, None);
+            put(&mut s, &i.to_string(), &v, None);
         }
-        assert!(s.rows.capacity() <= s.rows.len() + s.rows.len() / 8 + d * 16, "{}", s.rows.capacity());
+        assert!(s.codes.capacity() <= s.codes.len() + s.codes.len() / 8 + d * 64, "{}", s.codes.capacity());
         for i in 0..1500 {
             s.remove(&i.to_string());
         }
-        assert!(s.rows.capacity() <= s.rows.len() + s.rows.len() / 4 + d * 64, "{}", s.rows.capacity());
+        assert!(s.codes.capacity() <= s.codes.len() + s.codes.len() / 4 + d * 256, "{}", s.codes.capacity());
     }
 }
