@@ -72,11 +72,29 @@ pub struct Options {
     pub readers: usize,
     /// Most write jobs folded into one transaction.
     pub max_group: usize,
+    /// How much lower than normal the CPU priority of the writer and checkpointer threads is (a
+    /// `nice` increment, Linux; 0 keeps the opening thread's). For a database whose writes are
+    /// background work, so that they yield the CPU to request handling whoever opened it.
+    pub background_niceness: i32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { durability: Durability::Process, readers: 4, max_group: 512 }
+        Options { durability: Durability::Process, readers: 4, max_group: 512, background_niceness: 0 }
+    }
+}
+
+/// Lowers the calling thread's CPU priority by `increment` (Linux schedules threads as tasks of their
+/// own: `PRIO_PROCESS` with `who = 0` names the calling thread only). A failure is logged, not fatal.
+#[allow(unsafe_code)]
+fn lower_thread_priority(increment: i32) {
+    if increment <= 0 {
+        return;
+    }
+    // SAFETY: setpriority has no memory-safety preconditions.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, increment) };
+    if result != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower a SQLite thread's CPU priority");
     }
 }
 
@@ -181,13 +199,20 @@ impl Database {
         let (kick, kicked) = mpsc::sync_channel::<()>(1);
         let backfilled = Arc::new(AtomicI32::new(0));
         let checkpoint = Checkpointer { kick, backfilled: backfilled.clone() };
+        let niceness = options.background_niceness;
         thread::Builder::new()
             .name(format!("sqlite-ckpt:{file}"))
-            .spawn(move || checkpoint_loop(&checkpoint_conn, kicked, &backfilled))
+            .spawn(move || {
+                lower_thread_priority(niceness);
+                checkpoint_loop(&checkpoint_conn, kicked, &backfilled)
+            })
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         thread::Builder::new()
             .name(format!("sqlite-writer:{file}"))
-            .spawn(move || writer_loop(&mut write_conn, rx, max_group, checkpoint))
+            .spawn(move || {
+                lower_thread_priority(niceness);
+                writer_loop(&mut write_conn, rx, max_group, checkpoint)
+            })
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         Ok(Database {
             inner: Arc::new(Inner {

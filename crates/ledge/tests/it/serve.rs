@@ -23,6 +23,25 @@ fn serve_answers_health_then_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn an_idle_server_opens_no_storage_until_a_webhook_starts_the_consumers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    assert_eq!(server.get("/health").status, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let opened: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "LOCK")
+        .collect();
+    assert!(opened.is_empty(), "an idle server created {opened:?}");
+
+    assert_eq!(server.webhook("push", "idle-1", PUSH).status, 202);
+    server.wait_until(Duration::from_secs(20), "the consumers started and acked the delivery", |s| {
+        s.metric("ledge_consumer_messages_acked_total{queue=\"github-events\"}") == Some(1.0)
+    });
+}
+
+#[test]
 fn a_webhook_travels_through_the_queue_to_its_consumer() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());

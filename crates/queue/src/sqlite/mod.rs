@@ -91,6 +91,10 @@ pub struct SqliteQueueOptions {
     /// How often expired messages and dedup keys are purged (default 60 s). The purge runs on the
     /// tokio runtime `open` is called from; outside one, call `purge_expired` yourself.
     pub purge_interval: Duration,
+    /// CPU priority decrement of the database's writer and checkpointer threads
+    /// ([`ledge_sqlite::Options::background_niceness`]): their work is the consumers' (draining the
+    /// inbox, claims, acks), so a server lowers it to the consumers' priority. Default 0.
+    pub background_niceness: i32,
 }
 
 impl SqliteQueueOptions {
@@ -99,6 +103,7 @@ impl SqliteQueueOptions {
             config,
             durability: Durability::default(),
             purge_interval: Duration::from_secs(60),
+            background_niceness: 0,
         }
     }
 }
@@ -130,12 +135,13 @@ impl SqliteQueues {
         path: impl AsRef<Path>,
         options: SqliteQueueOptions,
     ) -> Result<Arc<SqliteQueues>, QueueError> {
-        let SqliteQueueOptions { config, durability, purge_interval } = options;
+        let SqliteQueueOptions { config, durability, purge_interval, background_niceness } = options;
         config.validate()?;
         if purge_interval.is_zero() {
             return Err(QueueError::invalid("purge_interval", "must be more than 0"));
         }
-        let sqlite_options = ledge_sqlite::Options { durability, ..ledge_sqlite::Options::default() };
+        let sqlite_options =
+            ledge_sqlite::Options { durability, background_niceness, ..ledge_sqlite::Options::default() };
         let path = path.as_ref();
         let db = Database::open(path, &format!("{SCHEMA}{}", inbox::SCHEMA), sqlite_options)?;
         let dedup_window = millis(config.dedup_window());
