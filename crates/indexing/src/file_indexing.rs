@@ -151,6 +151,9 @@ struct Sinks {
 
 const MAX_REASON: usize = 1000;
 
+/// Longest wait before a message that found every batch leased looks again.
+const MAX_RECHECK: Duration = Duration::from_secs(5);
+
 /// Most claims one handler call works on at once.
 const MAX_PARALLEL_CLAIMS: usize = 4;
 
@@ -177,9 +180,11 @@ impl FileIndexer {
             Response::Claimed(claim) => claim,
             Response::AllClaimed { retry_after } => {
                 // Every batch left is leased by this process's other workers (or, with distributed
-                // drivers, perhaps by a process that died): look again when the first lease ends, with
-                // a new message (this one is done; its retries are not used up waiting).
-                return self.requeue(&task, retry_after).await;
+                // drivers, perhaps by a process that died): look again with a new message (this one is
+                // done; its retries are not used up waiting) when the first lease ends — or sooner, so
+                // that the message does not stay queued, and the job unfinished in its status, long
+                // after the batches it waited for were completed.
+                return self.requeue(&task, retry_after.min(MAX_RECHECK)).await;
             }
             Response::NothingToDo => return Ok(()),
             other => return Err(PipelineError::UnexpectedResponse(format!("{other:?}"))),
