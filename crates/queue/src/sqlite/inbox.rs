@@ -23,12 +23,22 @@
 //!
 //! * A record is complete in the file before its send returns, and the writer's end offset
 //!   (`len`) only ever covers complete records: drains read up to it, never past.
+//! * Group write: a send encodes its record into the writer's buffer, lets the other senders that
+//!   are ready run (one `yield`), then writes the buffer — its own record and every one buffered
+//!   since — unless another sender already did. One `write(2)` of many records costs about what
+//!   one record did (the fixed cost of the call and of partly written pages dominates at webhook
+//!   sizes). A buffered record's dedup key is pending from the moment it is buffered; if the write
+//!   fails, every record of that buffer is dropped, its keys released and its senders answered
+//!   with the error, so a send either answered "queued" with its record in the file or failed.
+//!   A sender dropped before its record is written (a closed connection) writes it on drop.
 //! * `queue_inbox` (one row in the database) holds the position up to which records are in the
 //!   queue tables; it moves in the same transaction as the rows it accounts for, so a crash at any
 //!   point neither loses nor duplicates a record.
 //! * A dedup key is held either by the `queue_dedup_keys` table or by the inbox's pending set, and
 //!   a sender checks both; `generation` tells a sender that a drain moved keys from one to the
-//!   other between its two checks, so that it checks the table again.
+//!   other between its two checks, so that it checks the table again. The table is read only for
+//!   keys that the writer's [`KeyFilter`] of the table's keys may hold: a drain adds its keys to the
+//!   filter in the same critical section in which it releases them from the pending set.
 //!
 //! Durability: with [`Durability::Process`] a record is in the kernel's page cache when its send
 //! returns (it survives the process, not a power loss — as SQLite's `synchronous=NORMAL`); with
@@ -47,6 +57,7 @@ use ledge_sqlite::rusqlite::{OptionalExtension, Transaction, params};
 use ledge_sqlite::{Database, Durability};
 use uuid::Uuid;
 
+use super::key_filter::KeyFilter;
 use super::{INSERT_MESSAGE, StoredBody, TAKE_DEDUP_KEY, content_type_code};
 use crate::{MessageId, NewMessage, QueueError, SendOutcome, now_ms};
 
@@ -88,8 +99,43 @@ struct Writer {
     segment: u64,
     /// End of the last complete record in `segment`.
     len: u64,
-    /// Dedup keys of records not drained yet, by queue, with when they expire (epoch ms).
+    /// Dedup keys of records not drained yet (buffered or written), by queue, with when they
+    /// expire (epoch ms).
     pending_keys: HashMap<Arc<str>, HashMap<Box<str>, i64>>,
+    /// Every key the `queue_dedup_keys` table may hold (and a few more).
+    table_keys: KeyFilter,
+    /// Records encoded and not written yet, back to back (see "Group write").
+    buffer: Vec<u8>,
+    /// Messages in `buffer`, and the dedup keys they took (released if the write fails).
+    buffered_messages: u64,
+    buffered_keys: Vec<(Arc<str>, Box<str>, i64)>,
+    /// Sequence number of the last record buffered, and of the last one written or failed.
+    buffered_seq: u64,
+    written_seq: u64,
+    /// The last few failed writes: the record sequence numbers they dropped, and why.
+    failures: std::collections::VecDeque<(std::ops::RangeInclusive<u64>, String)>,
+}
+
+/// How many failed writes are remembered for the senders still to learn of them (a sender looks
+/// right after its one `yield`, so a handful is plenty).
+const REMEMBERED_FAILURES: usize = 64;
+
+impl Writer {
+    fn new(file: File, segment: u64, table_keys: KeyFilter) -> Writer {
+        Writer {
+            file,
+            segment,
+            len: 0,
+            pending_keys: HashMap::new(),
+            table_keys,
+            buffer: Vec::new(),
+            buffered_messages: 0,
+            buffered_keys: Vec::new(),
+            buffered_seq: 0,
+            written_seq: 0,
+            failures: std::collections::VecDeque::new(),
+        }
+    }
 }
 
 pub(super) struct Inbox {
@@ -147,12 +193,15 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, QueueError> {
     Ok(segments)
 }
 
-fn encode_record(queue: &str, messages: &[(Uuid, i64, i64, &NewMessage)]) -> Vec<u8> {
+/// Appends one record to `out`.
+fn encode_record(out: &mut Vec<u8>, queue: &str, messages: &[(Uuid, i64, i64, &NewMessage)]) {
     let body_bytes: usize = messages
         .iter()
         .map(|(.., m)| 16 + 8 + 8 + 1 + 2 + m.dedup_key.as_ref().map_or(0, |k| k.len()) + 4 + m.body.len())
         .sum();
-    let mut record = Vec::with_capacity(8 + 1 + 2 + queue.len() + 4 + body_bytes);
+    let start = out.len();
+    out.reserve(8 + 1 + 2 + queue.len() + 4 + body_bytes);
+    let record = out;
     record.extend_from_slice(&[0; 8]);
     record.push(VERSION);
     record.extend_from_slice(&(queue.len() as u16).to_le_bytes());
@@ -173,11 +222,34 @@ fn encode_record(queue: &str, messages: &[(Uuid, i64, i64, &NewMessage)]) -> Vec
         record.extend_from_slice(&(message.body.len() as u32).to_le_bytes());
         record.extend_from_slice(&message.body);
     }
-    let payload_len = (record.len() - 8) as u32;
-    let crc = crc32fast::hash(&record[8..]);
-    record[..4].copy_from_slice(&payload_len.to_le_bytes());
-    record[4..8].copy_from_slice(&crc.to_le_bytes());
-    record
+    let payload_len = (record.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&record[start + 8..]);
+    record[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    record[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A buffered record whose sender has not seen it written: written on drop if the sender goes
+/// away first (a cancelled request), so that no key stays pending for a record only in memory.
+struct Unwritten<'a> {
+    inbox: &'a Inbox,
+    seq: Option<u64>,
+}
+
+impl Unwritten<'_> {
+    fn write(mut self) -> Result<Position, QueueError> {
+        let seq = self.seq.take().expect("written once");
+        self.inbox.write_through(seq)
+    }
+}
+
+impl Drop for Unwritten<'_> {
+    fn drop(&mut self) {
+        if let Some(seq) = self.seq.take()
+            && let Err(error) = self.inbox.write_through(seq)
+        {
+            tracing::warn!(%error, "queue inbox: a cancelled send's record could not be written");
+        }
+    }
 }
 
 /// A cursor over a record's payload; every read is bounds-checked.
@@ -331,6 +403,24 @@ fn insert_drained(
     Ok(())
 }
 
+/// A filter of the unexpired keys in `queue_dedup_keys`, sized for twice as many.
+fn load_table_keys(db: &Database) -> Result<KeyFilter, QueueError> {
+    db.read_blocking(|conn| -> Result<KeyFilter, QueueError> {
+        let now = now_ms();
+        let count: i64 =
+            conn.query_row("SELECT count(*) FROM queue_dedup_keys WHERE expires_at > ?1", [now], |row| {
+                row.get(0)
+            })?;
+        let mut filter = KeyFilter::with_capacity(2 * count.max(0) as u64);
+        let mut keys = conn.prepare("SELECT queue, dedup_key FROM queue_dedup_keys WHERE expires_at > ?1")?;
+        let mut rows = keys.query([now])?;
+        while let Some(row) = rows.next()? {
+            filter.insert(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?);
+        }
+        Ok(filter)
+    })
+}
+
 fn stored_position(db: &Database) -> Result<Option<Position>, QueueError> {
     db.read_blocking(|conn| -> Result<Option<Position>, QueueError> {
         Ok(conn
@@ -394,7 +484,7 @@ impl Inbox {
         }
         let file = create_segment(&dir, next, durability)?;
         Ok(Inbox {
-            writer: Mutex::new(Writer { file, segment: next, len: 0, pending_keys: HashMap::new() }),
+            writer: Mutex::new(Writer::new(file, next, load_table_keys(db)?)),
             dir,
             durability,
             generation: AtomicU64::new(0),
@@ -430,8 +520,15 @@ impl Inbox {
         messages: Vec<NewMessage>,
         dedup_window: i64,
     ) -> Result<Vec<SendOutcome>, QueueError> {
-        let (outcomes, end) = self.write_record(db, queue, messages, dedup_window)?;
-        if let Some(end) = end.filter(|_| self.durability == Durability::PowerLoss) {
+        let (outcomes, seq) = self.buffer_record(db, queue, messages, dedup_window)?;
+        let Some(seq) = seq else {
+            return Ok(outcomes);
+        };
+        let unwritten = Unwritten { inbox: self, seq: Some(seq) };
+        // Let the senders that are ready add their records, so that one write carries them all.
+        tokio::task::yield_now().await;
+        let end = unwritten.write()?;
+        if self.durability == Durability::PowerLoss {
             let inbox = self.clone();
             tokio::task::spawn_blocking(move || inbox.sync_to(end))
                 .await
@@ -440,23 +537,36 @@ impl Inbox {
         Ok(outcomes)
     }
 
-    /// The synchronous part of [`Inbox::append`]: returns the outcomes and, when a record was
-    /// written, where it ends.
-    fn write_record(
+    /// The synchronous part of [`Inbox::append`]: checks the dedup keys and buffers the record.
+    /// Returns the outcomes and, when a record was buffered, its sequence number.
+    fn buffer_record(
         &self,
         db: &Database,
         queue: &Arc<str>,
         messages: Vec<NewMessage>,
         dedup_window: i64,
-    ) -> Result<(Vec<SendOutcome>, Option<Position>), QueueError> {
+    ) -> Result<(Vec<SendOutcome>, Option<u64>), QueueError> {
         let now = now_ms();
-        let generation = self.generation.load(Ordering::Acquire);
-        let mut held = self.held_in_table(db, queue, &messages, now)?;
         let mut writer = self.lock_writer();
-        if self.generation.load(Ordering::Acquire) != generation {
-            // A drain moved keys from the pending set into the table since the check above.
-            held = self.held_in_table(db, queue, &messages, now)?;
-        }
+        let may_be_held = messages
+            .iter()
+            .any(|m| m.dedup_key.as_deref().is_some_and(|key| writer.table_keys.may_contain(queue, key)));
+        let held = if may_be_held {
+            let generation = self.generation.load(Ordering::Acquire);
+            drop(writer);
+            let held = self.held_in_table(db, queue, &messages, now)?;
+            writer = self.lock_writer();
+            if self.generation.load(Ordering::Acquire) != generation {
+                // A drain moved keys from the pending set into the table since the check above.
+                self.held_in_table(db, queue, &messages, now)?
+            } else {
+                held
+            }
+        } else {
+            // Under the writer lock: no drain can move a key into the table before this send
+            // has buffered its record (and taken its keys into the pending set).
+            vec![false; messages.len()]
+        };
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut accepted = Vec::with_capacity(messages.len());
         let mut taken: Vec<&str> = Vec::new();
@@ -481,32 +591,91 @@ impl Inbox {
         if accepted.is_empty() {
             return Ok((outcomes, None));
         }
-        if writer.len >= SEGMENT_BYTES {
-            if self.durability == Durability::PowerLoss {
-                // Records of the closing segment must be synced before any of the next one is.
-                writer.file.sync_data().map_err(|e| io_error(&self.dir, e))?;
-            }
-            let next = writer.segment + 1;
-            writer.file = create_segment(&self.dir, next, self.durability)?;
-            writer.segment = next;
-            writer.len = 0;
-        }
-        let record = encode_record(queue, &accepted);
-        if let Err(error) = writer.file.write_all(&record) {
-            // Cut what a short write left, so the next record starts where this one did.
-            let len = writer.len;
-            let _ = writer.file.set_len(len).and_then(|()| writer.file.seek(SeekFrom::Start(len)));
-            return Err(io_error(&segment_path(&self.dir, writer.segment), error));
-        }
-        writer.len += record.len() as u64;
-        self.pending_bytes.fetch_add(record.len() as u64, Ordering::AcqRel);
-        self.pending_messages.fetch_add(accepted.len() as u64, Ordering::AcqRel);
+        encode_record(&mut writer.buffer, queue, &accepted);
+        writer.buffered_messages += accepted.len() as u64;
         if !taken.is_empty() {
-            let keys = writer.pending_keys.entry(queue.clone()).or_default();
             let expires = now.saturating_add(dedup_window);
-            keys.extend(taken.into_iter().map(|key| (Box::from(key), expires)));
+            let writer = &mut *writer;
+            let keys = writer.pending_keys.entry(queue.clone()).or_default();
+            for key in taken {
+                keys.insert(Box::from(key), expires);
+                writer.buffered_keys.push((queue.clone(), Box::from(key), expires));
+            }
         }
-        Ok((outcomes, Some(Position { segment: writer.segment, offset: writer.len })))
+        writer.buffered_seq += 1;
+        Ok((outcomes, Some(writer.buffered_seq)))
+    }
+
+    /// Makes sure record `seq` is written: writes the buffer unless another sender did. Returns
+    /// a position at or after the record's end, or the error that dropped it.
+    fn write_through(&self, seq: u64) -> Result<Position, QueueError> {
+        let mut writer = self.lock_writer();
+        if writer.written_seq < seq {
+            self.write_buffer(&mut writer);
+        }
+        if let Some((_, error)) = writer.failures.iter().find(|(dropped, _)| dropped.contains(&seq)) {
+            return Err(QueueError::Backend(error.clone().into()));
+        }
+        Ok(Position { segment: writer.segment, offset: writer.len })
+    }
+
+    /// Writes every buffered record with one `write(2)`, or drops them all (see "Group write").
+    fn write_buffer(&self, writer: &mut Writer) {
+        let records = writer.written_seq + 1..=writer.buffered_seq;
+        let written = self.rotate_if_full(writer).and_then(|()| {
+            writer
+                .file
+                .write_all(&writer.buffer)
+                .map_err(|e| io_error(&segment_path(&self.dir, writer.segment), e))
+        });
+        match written {
+            Ok(()) => {
+                let bytes = writer.buffer.len() as u64;
+                writer.len += bytes;
+                self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+                self.pending_messages.fetch_add(writer.buffered_messages, Ordering::AcqRel);
+            }
+            Err(error) => {
+                // Cut what a short write left, so the next record starts where this one did.
+                let len = writer.len;
+                let _ =
+                    writer.file.set_len(len).and_then(|()| writer.file.seek(SeekFrom::Start(len)).map(drop));
+                for (queue, key, expires) in writer.buffered_keys.drain(..) {
+                    if let Some(held) = writer.pending_keys.get_mut(&queue)
+                        && held.get(&key) == Some(&expires)
+                    {
+                        held.remove(&key);
+                    }
+                }
+                if writer.failures.len() == REMEMBERED_FAILURES {
+                    writer.failures.pop_front();
+                }
+                writer.failures.push_back((records, error.to_string()));
+            }
+        }
+        writer.buffer.clear();
+        writer.buffered_keys.clear();
+        writer.buffered_messages = 0;
+        writer.written_seq = writer.buffered_seq;
+        if writer.buffer.capacity() > 4 * 1024 * 1024 {
+            writer.buffer = Vec::new(); // a burst's buffer is not kept for the quiet that follows
+        }
+    }
+
+    /// Starts the next segment once the active one is full.
+    fn rotate_if_full(&self, writer: &mut Writer) -> Result<(), QueueError> {
+        if writer.len < SEGMENT_BYTES {
+            return Ok(());
+        }
+        if self.durability == Durability::PowerLoss {
+            // Records of the closing segment must be synced before any of the next one is.
+            writer.file.sync_data().map_err(|e| io_error(&self.dir, e))?;
+        }
+        let next = writer.segment + 1;
+        writer.file = create_segment(&self.dir, next, self.durability)?;
+        writer.segment = next;
+        writer.len = 0;
+        Ok(())
     }
 
     /// Which of `messages`' dedup keys the table holds, unexpired.
@@ -551,6 +720,22 @@ impl Inbox {
         Ok(())
     }
 
+    /// Rebuilds the filter of the table's keys from the table once more keys went into it than it
+    /// was sized for (expired keys leave the table, not the filter). No drain runs meanwhile, so
+    /// no key reaches the table unseen.
+    pub(super) async fn rebuild_key_filter_if_overfull(&self, db: &Database) -> Result<(), QueueError> {
+        if !self.lock_writer().table_keys.is_overfull() {
+            return Ok(());
+        }
+        let _no_drain = self.drained.lock().await;
+        let db_for_read = db.clone();
+        let filter = tokio::task::spawn_blocking(move || load_table_keys(&db_for_read))
+            .await
+            .map_err(|e| QueueError::Backend(format!("key filter task failed: {e}").into()))??;
+        self.lock_writer().table_keys = filter;
+        Ok(())
+    }
+
     /// Moves every record appended before the call into the tables. Cheap when there is none.
     pub(super) async fn drain(&self, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
         if self.pending_messages.load(Ordering::Acquire) == 0 {
@@ -590,6 +775,9 @@ impl Inbox {
             *drained = to;
             {
                 let mut writer = self.lock_writer();
+                for (queue, key, _) in &keys {
+                    writer.table_keys.insert(queue, key);
+                }
                 for (queue, key, expires) in &keys {
                     // Only this record's hold: a later send may have taken the key again since.
                     if let Some(held) = writer.pending_keys.get_mut(queue)
@@ -621,4 +809,49 @@ fn create_segment(dir: &Path, number: u64, durability: Durability) -> Result<Fil
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ContentType;
+
+    fn message(key: &str) -> NewMessage {
+        NewMessage {
+            content_type: ContentType::Text,
+            body: Bytes::from_static(b"body"),
+            delay: Duration::ZERO,
+            dedup_key: Some(key.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_failed_group_write_fails_every_sender_of_the_group_and_releases_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = format!("{}{SCHEMA}", super::super::SCHEMA);
+        let db = Database::open(dir.path().join("queues.db"), &schema, Default::default()).unwrap();
+        let inbox = Inbox::open(dir.path().join("inbox"), &db, Durability::Process, 60_000).unwrap();
+        let queue: Arc<str> = "jobs".into();
+
+        let (_, first) = inbox.buffer_record(&db, &queue, vec![message("a")], 60_000).unwrap();
+        let (_, second) = inbox.buffer_record(&db, &queue, vec![message("b")], 60_000).unwrap();
+        let segment = {
+            let mut writer = inbox.lock_writer();
+            let segment = segment_path(&inbox.dir, writer.segment);
+            writer.file = File::open(&segment).unwrap(); // read-only: the write fails
+            segment
+        };
+        assert!(inbox.write_through(first.unwrap()).is_err(), "the sender that wrote sees the error");
+        assert!(inbox.write_through(second.unwrap()).is_err(), "and so does the other sender of its group");
+        assert_eq!(inbox.pending_messages(), 0);
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), 0, "nothing of the group is in the file");
+
+        inbox.lock_writer().file = OpenOptions::new().append(true).open(&segment).unwrap();
+        let (outcomes, again) = inbox.buffer_record(&db, &queue, vec![message("a")], 60_000).unwrap();
+        assert!(matches!(outcomes[0], SendOutcome::Queued { .. }), "the failed send's key was released");
+        inbox.write_through(again.unwrap()).unwrap();
+        assert_eq!(inbox.pending_messages(), 1);
+    }
 }

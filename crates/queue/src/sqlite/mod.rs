@@ -16,6 +16,7 @@
 //! task; neither on the writer thread, nor on the sender's request path.
 
 mod inbox;
+mod key_filter;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -530,7 +531,8 @@ impl QueueBackend for SqliteQueues {
     async fn purge_expired(&self) -> Result<PurgeReport, QueueError> {
         self.drain_inbox().await?;
         let retention = millis(self.config.retention);
-        self.db
+        let report = self
+            .db
             .write(move |txn| -> Result<PurgeReport, QueueError> {
                 let now = now_ms();
                 let cutoff = first_id_of_millisecond(now.saturating_sub(retention));
@@ -538,7 +540,9 @@ impl QueueBackend for SqliteQueues {
                 let dedup_keys = txn.execute("DELETE FROM queue_dedup_keys WHERE expires_at <= ?1", [now])?;
                 Ok(PurgeReport { messages: messages as u64, dedup_keys: dedup_keys as u64 })
             })
-            .await
+            .await?;
+        self.inbox.rebuild_key_filter_if_overfull(&self.db).await?;
+        Ok(report)
     }
 }
 

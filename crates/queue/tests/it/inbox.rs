@@ -1,6 +1,7 @@
 //! The embedded driver's inbox: sends are appended to a log and moved into the tables on the next
 //! read; what a process leaves there is recovered at open, once, and a torn tail is cut.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -138,6 +139,11 @@ async fn a_dedup_key_holds_whether_its_message_is_in_the_inbox_or_the_tables() {
     drop(queues);
     let reopened = open(&dir);
     assert_eq!(send(&reopened, "x", SendOptions::dedup("other")).await, SendOutcome::Duplicate);
+    assert_eq!(
+        send(&reopened, "x", SendOptions::dedup("k")).await,
+        SendOutcome::Duplicate,
+        "after a restart"
+    );
     assert_eq!(reopened.depth(JOBS).await.unwrap(), ready(2));
 }
 
@@ -156,4 +162,55 @@ async fn the_inbox_rolls_over_to_a_new_segment_and_drains_across_them() {
     assert_eq!(segments(&dir).len(), 1, "the drained, closed segment is removed");
     let claimed = queues.claim(JOBS, 100, std::time::Duration::from_secs(30)).await.unwrap();
     assert!(claimed.iter().all(|m| m.body == body));
+}
+
+#[tokio::test]
+async fn senders_that_are_ready_together_are_written_together_and_each_answered_for_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let queues = open(&dir);
+    // 60 sends at once on this one thread, 20 dedup keys used three times each.
+    let sends = (0..60).map(|i| {
+        let queues = queues.clone();
+        async move { send(&queues, &format!("m{i}"), SendOptions::dedup(format!("key-{}", i % 20))).await }
+    });
+    let outcomes = futures_join_all(sends).await;
+    let queued = outcomes.iter().filter(|o| matches!(o, SendOutcome::Queued { .. })).count();
+    assert_eq!(queued, 20, "one send per key is queued");
+    assert_eq!(queues.inbox_backlog(), 20, "every queued record is in the file before its send returned");
+    drop(queues);
+    let reopened = open(&dir);
+    assert_eq!(reopened.depth(JOBS).await.unwrap(), ready(20), "the records are intact in the segment");
+}
+
+#[tokio::test]
+async fn a_send_cancelled_while_its_record_waits_for_the_group_write_still_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let queues = open(&dir);
+    let mut send_future = Box::pin(send(&queues, "the client went away", SendOptions::dedup("delivery-1")));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(send_future.as_mut().poll(&mut cx).is_pending(), "the record waits for the group write");
+    drop(send_future);
+    assert_eq!(queues.inbox_backlog(), 1, "its record was written when it was dropped");
+    assert_eq!(send(&queues, "redelivered", SendOptions::dedup("delivery-1")).await, SendOutcome::Duplicate);
+    drop(queues);
+    assert_eq!(open(&dir).depth(JOBS).await.unwrap(), ready(1), "and it survives the process");
+}
+
+/// Runs the futures as concurrent tasks on this thread and returns their outputs in order.
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    let local = tokio::task::LocalSet::new();
+    let handles: Vec<_> = futures.into_iter().map(|f| local.spawn_local(f)).collect();
+    local
+        .run_until(async move {
+            let mut out = Vec::with_capacity(handles.len());
+            for handle in handles {
+                out.push(handle.await.unwrap());
+            }
+            out
+        })
+        .await
 }
