@@ -125,13 +125,7 @@ impl GithubEventRouter {
         let producer = self.pipeline.queue(QueueBinding::RepositoryIndexing).await?;
         let mut entries = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            // A redelivered event queues nothing twice.
-            let action = match job.task {
-                RepositoryTask::Index { .. } => "index",
-                RepositoryTask::Remove => "remove",
-            };
-            let key = Sha256::digest(format!("{delivery}\0{}\0{}\0{action}", job.org, job.repo));
-            let options = SendOptions::dedup(format!("github:{}", hex::encode(&key[..16])));
+            let options = SendOptions::dedup(job_dedup_key(delivery, job));
             entries.push(BatchEntry { body: MessageBody::json_from(job)?, options });
         }
         for page in entries.chunks(50) {
@@ -142,6 +136,21 @@ impl GithubEventRouter {
         }
         Ok(())
     }
+}
+
+/// The dedup key of a job: a redelivered event queues nothing twice, and a push is one job however
+/// many deliveries report it (a repository webhook and an organization webhook, or a burst of
+/// copies): the ref update `before → after` of one repository names it. A later push back to an
+/// earlier commit has another `before`, so it is indexed again.
+fn job_dedup_key(delivery: &str, job: &RepositoryJob) -> String {
+    let named = match &job.task {
+        RepositoryTask::Index { commit: Some(after), before, .. } => {
+            format!("push\0{}\0{}\0{}\0{after}", job.org, job.repo, before.as_deref().unwrap_or(""))
+        }
+        RepositoryTask::Index { commit: None, .. } => format!("{delivery}\0{}\0{}\0index", job.org, job.repo),
+        RepositoryTask::Remove => format!("{delivery}\0{}\0{}\0remove", job.org, job.repo),
+    };
+    format!("github:{}", hex::encode(&Sha256::digest(named)[..16]))
 }
 
 #[derive(Deserialize)]
@@ -438,5 +447,22 @@ mod tests {
         let summary: Vec<_> =
             renamed.iter().map(|j| (j.repo.as_str(), matches!(j.task, RepositoryTask::Remove))).collect();
         assert_eq!(summary, [("octo/old", true), ("octo/new", false)]);
+    }
+
+    #[test]
+    fn one_push_reported_by_two_deliveries_is_one_job_and_a_push_back_is_another() {
+        let job = routed("push", &push("refs/heads/main", AFTER)).unwrap().remove(0);
+        assert_eq!(job_dedup_key("d-1", &job), job_dedup_key("d-2", &job), "same ref update");
+        let mut back = job.clone();
+        back.task = RepositoryTask::Index {
+            clone_url: "https://github.com/Octo/Hello.git".into(),
+            commit: Some(AFTER.into()),
+            before: Some("3333333333333333333333333333333333333333".into()),
+        };
+        assert_ne!(job_dedup_key("d-1", &job), job_dedup_key("d-3", &back), "another ref update");
+        let mut head = job.clone();
+        head.task = RepositoryTask::Index { clone_url: "u".into(), commit: None, before: None };
+        assert_ne!(job_dedup_key("d-1", &head), job_dedup_key("d-2", &head), "head jobs are per delivery");
+        assert_eq!(job_dedup_key("d-1", &head), job_dedup_key("d-1", &head), "and a redelivery is one");
     }
 }
