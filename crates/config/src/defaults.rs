@@ -88,7 +88,9 @@ max_concurrency = 2
 visibility_timeout = "15m"
 
 # Each message is already a batch of 50 files (claimed from the repository's coordinator): a few
-# messages per claim, and none waits for company, so a small push is indexed at once.
+# messages per claim, and none waits for company, so a small push is indexed at once. Parsing is
+# CPU-bound: two batches at once keep two cores busy, and more only hold more files and parse trees
+# in memory (a full index of 10,000 files peaked ~15 MB higher with four).
 [queues.file-indexing]
 driver = "sqlite"
 max_batch_size = 4
@@ -96,14 +98,16 @@ max_batch_timeout = 0
 max_retries = 3
 retry_delay = "10s"
 dead_letter_queue = "file-indexing-dlq"
-max_concurrency = 4
+max_concurrency = 2
 
-# Chunks are embedded in batches as large as the contract allows (100); two batches at once bound memory.
+# Each message names up to 128 chunks of one file: a batch of 10 messages is up to 1,280 texts,
+# embedded in one call — large enough that the per-call cost vanishes, small enough that two batches
+# at once hold a few MB of texts and vectors (100 messages, 12,800 texts, held tens of MB).
 # A partial batch waits at most 100 ms: during a full index the queue fills faster than that, and a
 # small push is embedded at once.
 [queues.embedding-generation]
 driver = "sqlite"
-max_batch_size = 100
+max_batch_size = 10
 max_batch_timeout = "100ms"
 max_retries = 3
 retry_delay = "30s"

@@ -79,7 +79,7 @@ fn the_built_in_configuration_renders_every_setting() {
 
         [queues.embedding-generation]
         driver = "sqlite"
-        max_batch_size = 100
+        max_batch_size = 10
         max_batch_timeout = "100ms"
         max_retries = 3
         retry_delay = "30s"
@@ -108,7 +108,7 @@ fn the_built_in_configuration_renders_every_setting() {
         max_retries = 3
         retry_delay = "10s"
         dead_letter_queue = "file-indexing-dlq"
-        max_concurrency = 4
+        max_concurrency = 2
         delivery_delay = "0s"
         message_retention = "4d"
         visibility_timeout = "5m"
