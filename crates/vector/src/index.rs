@@ -52,4 +52,10 @@ pub trait VectorIndex: Send + Sync {
 
     /// Removes the metadata index on `property`; [`crate::Error::NotFound`] if there is none.
     async fn delete_metadata_index(&self, property: &str) -> Result<()>;
+
+    /// Prepares whatever the first query would otherwise build (a no-op by default), so that a
+    /// caller can warm the index up beside other work rather than on a query's path.
+    async fn warm(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -44,12 +44,22 @@ fn caller_org(org: Option<String>) -> Result<String, ApiError> {
 
 async fn build(state: &AppState) -> Result<SearchModule, ApiError> {
     let env = &state.env;
-    let keyword =
-        env.keyword_index().await.map_err(|e| ApiError::internal("cannot open the keyword index", &e))?;
-    let vectors =
-        env.vector_index().await.map_err(|e| ApiError::internal("cannot open the vector index", &e))?;
-    let embedder =
-        env.embedder().await.map_err(|e| ApiError::internal("cannot load the embedding model", &e))?;
+    // The three engines load at once (each on blocking threads): the first query waits for the
+    // slowest, not for their sum. The vector index builds its in-memory rows here too.
+    let (keyword, vectors, embedder) = tokio::try_join!(
+        async {
+            env.keyword_index().await.map_err(|e| ApiError::internal("cannot open the keyword index", &e))
+        },
+        async {
+            let vectors = env
+                .vector_index()
+                .await
+                .map_err(|e| ApiError::internal("cannot open the vector index", &e))?;
+            vectors.warm().await.map_err(|e| ApiError::internal("cannot load the vector index", &e))?;
+            Ok(vectors)
+        },
+        async { env.embedder().await.map_err(|e| ApiError::internal("cannot load the embedding model", &e)) },
+    )?;
     Ok(SearchModule { searcher: Searcher::new(keyword, vectors, embedder, SearchOptions::default()) })
 }
 

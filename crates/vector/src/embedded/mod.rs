@@ -879,4 +879,8 @@ impl VectorIndex for EmbeddedVectorIndex {
         }
         Ok(())
     }
+
+    async fn warm(&self) -> Result<()> {
+        self.load().await
+    }
 }
