@@ -1,0 +1,1 @@
+//! ledge's platform records (being written).
