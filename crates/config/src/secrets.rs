@@ -76,6 +76,11 @@ declare_secrets! {
     /// A token that can read the repositories ledge indexes over https (a GitHub App installation
     /// token or a personal access token); public repositories need none.
     GithubToken => "LEDGE_GITHUB_TOKEN", "github_token";
+    /// The keys that sign and verify access tokens, `kid:secret` pairs separated by commas (each
+    /// secret at least 32 bytes); the first signs, all verify, so a key is rotated by putting the
+    /// new one first and dropping the old one once the tokens it signed have expired. Without
+    /// it, the platform routes (auth, organizations, API keys) answer 503.
+    JwtKeys => "LEDGE_JWT_KEYS", "jwt_keys";
 }
 
 impl SecretName {
@@ -117,6 +122,10 @@ impl Secrets {
 
     pub fn github_token(&self) -> Option<&Secret> {
         self.get(SecretName::GithubToken)
+    }
+
+    pub fn jwt_keys(&self) -> Option<&Secret> {
+        self.get(SecretName::JwtKeys)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).
