@@ -12,6 +12,7 @@
 pub mod metrics;
 pub mod middleware;
 pub mod modules;
+pub mod platform;
 pub mod problem;
 mod routes;
 
@@ -25,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use tokio::sync::watch;
 
 pub use modules::{LazyModule, ModuleStatus, Weight};
+pub use platform::PlatformModule;
 pub use problem::{ApiError, ErrorCode};
 use routes::pending::Pending;
 pub use routes::repositories::RepositoriesModule;
@@ -72,10 +74,10 @@ macro_rules! route_modules {
 
 route_modules! {
     webhooks: WebhooksModule = ("webhooks", Light),
-    auth: Pending = ("auth", Light),
-    organizations: Pending = ("organizations", Light),
+    auth: PlatformModule = ("auth", Light),
+    organizations: PlatformModule = ("organizations", Light),
     repositories: RepositoriesModule = ("repositories", Light),
-    api_keys: Pending = ("api-keys", Light),
+    api_keys: PlatformModule = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
     billing: Pending = ("billing", Light),
     search: SearchModule = ("search", Heavy),
@@ -106,6 +108,9 @@ pub struct Shared {
     pipeline: watch::Sender<Option<Arc<ledge_indexing::Pipeline>>>,
     /// Turns true when the server stops: long-lived answers (event streams) end.
     closing: watch::Sender<bool>,
+    /// The platform records the auth, organizations and api-keys modules share, built on the
+    /// first request to any of them.
+    platform: tokio::sync::OnceCell<std::sync::Arc<ledge_platform::Platform>>,
 }
 
 impl Deref for AppState {
@@ -125,6 +130,7 @@ impl AppState {
             started: Instant::now(),
             pipeline: watch::Sender::new(None),
             closing: watch::Sender::new(false),
+            platform: tokio::sync::OnceCell::new(),
         }))
     }
 
@@ -148,6 +154,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::auth::routes())
+        .merge(routes::organizations::routes())
+        .merge(routes::api_keys::routes())
         .merge(routes::repositories::routes())
         .merge(routes::search::routes())
         .merge(routes::pending::routes())
@@ -164,5 +173,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The peer address reaches handlers (login throttling per client address).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -294,13 +294,13 @@ impl Platform {
     /// Removes a member. Anyone may leave; removing someone else takes an admin, removing an owner
     /// takes an owner; the last owner can do neither.
     pub async fn remove_member(&self, access: &Access, user_id: &str) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
-        lock_organization(&mut tx, &access.org.id, self.now_ms()).await?;
-        let current = member_role(&mut tx, &access.org.id, user_id).await?;
         let leaving = access.role.is_some() && access.actor == user_id;
         if !leaving && access.role.is_some_and(|r| r < Role::Admin) {
             return Err(PlatformError::Forbidden("only an admin can remove other members"));
         }
+        let mut tx = self.db.pool().begin().await?;
+        lock_organization(&mut tx, &access.org.id, self.now_ms()).await?;
+        let current = member_role(&mut tx, &access.org.id, user_id).await?;
         if !leaving && current == Role::Owner && !access.is_owner() {
             return Err(PlatformError::Forbidden("only an owner can remove an owner"));
         }

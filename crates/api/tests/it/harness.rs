@@ -11,6 +11,7 @@ use ledge_config::LoadOptions;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "test-webhook-secret";
+pub const JWT_KEYS: &str = "k1:a-test-signing-key-of-at-least-32-bytes";
 
 pub struct TestApp {
     pub state: AppState,
@@ -55,7 +56,7 @@ pub fn app_with(env_vars: &[(&str, &str)], limits: Limits) -> TestApp {
 }
 
 pub fn app() -> TestApp {
-    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET)], Limits::default())
+    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET), ("LEDGE_JWT_KEYS", JWT_KEYS)], Limits::default())
 }
 
 impl TestApp {
@@ -69,6 +70,32 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// `method path` with an optional bearer token and JSON body, from client address `ip`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        ip: [u8; 4],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).unwrap();
+        let peer = std::net::SocketAddr::from((ip, 40000));
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await
     }
 
     pub fn loaded(&self, module: &str) -> bool {

@@ -40,6 +40,6 @@ async fn a_pending_group_builds_only_its_own_module_and_answers_501() {
     for other in ["search", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
         assert!(!app.loaded(other), "{other} was built by a chat request");
     }
-    app.get("/organizations/42/members").await.problem(501, "not_implemented");
-    assert!(app.loaded("organizations"));
+    app.get("/notifications/42/preferences").await.problem(501, "not_implemented");
+    assert!(app.loaded("notifications"));
 }
