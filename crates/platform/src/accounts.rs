@@ -272,6 +272,16 @@ impl Platform {
         }
     }
 
+    /// Like [`Platform::access`], naming the organization by its slug.
+    pub async fn access_by_slug(&self, principal: &Principal, slug: &str) -> Result<Access> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1 AND deleted_at IS NULL")
+                .bind(slug)
+                .fetch_optional(self.db.pool())
+                .await?;
+        self.access(principal, &id.ok_or(PlatformError::NotFound("organization"))?).await
+    }
+
     /// The account `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {} FROM users WHERE id = $1", User::COLUMNS);

@@ -16,6 +16,8 @@ pub const JWT_KEYS: &str = "k1:a-test-signing-key-of-at-least-32-bytes";
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,
+    /// Sent as `Authorization: Bearer` by [`TestApp::send`] when a request has none.
+    pub bearer: std::sync::OnceLock<String>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -52,7 +54,7 @@ pub fn app_with(env_vars: &[(&str, &str)], limits: Limits) -> TestApp {
     .unwrap();
     let env = Arc::new(ledge_env::Env::open(Arc::new(config)).unwrap());
     let state = AppState::new(env, limits);
-    TestApp { router: ledge_api::app(state.clone()), state, _dir: dir }
+    TestApp { router: ledge_api::app(state.clone()), state, bearer: std::sync::OnceLock::new(), _dir: dir }
 }
 
 pub fn app() -> TestApp {
@@ -60,7 +62,12 @@ pub fn app() -> TestApp {
 }
 
 impl TestApp {
-    pub async fn send(&self, request: Request<Body>) -> Answer {
+    pub async fn send(&self, mut request: Request<Body>) -> Answer {
+        if let Some(token) = self.bearer.get()
+            && !request.headers().contains_key("authorization")
+        {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
