@@ -79,8 +79,10 @@ try:
         r = conn.getresponse(); data = r.read()
         return r.status, json.loads(data) if data else None
 
-    email, password = "bench@example.com", "bench search passphrase"
-    call("POST", "/auth/signup", {"email": email, "password": password})
+    email, password = "bench@example.com", "quiet river stone lamp"
+    status, answer = call("POST", "/auth/signup", {"email": email, "password": password})
+    if status != 202:
+        sys.exit(f"signup: {status} {answer}")
     status, tokens = call("POST", "/auth/login", {"email": email, "password": password})
     if status != 200:
         sys.exit(f"login: {status} {tokens}")
