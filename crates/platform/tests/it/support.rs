@@ -23,8 +23,13 @@ pub async fn platform() -> TestPlatform {
 pub async fn platform_with(throttle: LoginThrottle) -> TestPlatform {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_now());
-    let url = format!("sqlite://{}", dir.path().join("ledge.db").display());
-    let db = ledge_db::Database::connect(&url).await.unwrap();
+    let db = match std::env::var("LEDGE_PLATFORM_TEST_POSTGRES") {
+        Ok(server) => postgres(&server).await,
+        Err(_) => {
+            let url = format!("sqlite://{}", dir.path().join("ledge.db").display());
+            ledge_db::Database::connect(&url).await.unwrap()
+        }
+    };
     let kv = SqliteKv::open(
         dir.path().join("kv.db"),
         SqliteKvOptions { clock: clock.clone(), ..SqliteKvOptions::default() },
@@ -39,6 +44,21 @@ pub async fn platform_with(throttle: LoginThrottle) -> TestPlatform {
     };
     let platform = Platform::new(db, kv.namespace("sessions"), jwt, options);
     TestPlatform { platform, clock, _dir: dir }
+}
+
+/// The store in a fresh schema of the Postgres database at `server` (e.g.
+/// `postgres://postgres@127.0.0.1:5432/test`), so that tests running at once do not meet.
+async fn postgres(server: &str) -> ledge_db::Database {
+    use ledge_db::sqlx::Connection as _;
+    let schema = format!("t{}", uuid::Uuid::new_v4().simple());
+    let mut admin = ledge_db::sqlx::postgres::PgConnection::connect(server).await.unwrap();
+    ledge_db::sqlx::raw_sql(ledge_db::sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+    ledge_db::Database::connect(&url).await.unwrap()
 }
 
 /// A throttle that never refuses (for tests that log in a lot).
