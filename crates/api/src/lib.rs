@@ -41,11 +41,21 @@ pub struct Limits {
     /// Body limit of `POST /webhooks/github` (GitHub sends at most 25 MiB).
     pub webhook_body: usize,
     pub request_timeout: Duration,
+    /// Requests an authenticated caller (a user or an API key) may make at once before being
+    /// limited to one per `caller_refill` (429 with `Retry-After`).
+    pub caller_burst: u32,
+    pub caller_refill: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { body: 1 << 20, webhook_body: 25 << 20, request_timeout: Duration::from_secs(30) }
+        Limits {
+            body: 1 << 20,
+            webhook_body: 25 << 20,
+            request_timeout: Duration::from_secs(30),
+            caller_burst: 300,
+            caller_refill: Duration::from_millis(100),
+        }
     }
 }
 
@@ -111,6 +121,8 @@ pub struct Shared {
     /// The platform records the auth, organizations and api-keys modules share, built on the
     /// first request to any of them.
     platform: tokio::sync::OnceCell<std::sync::Arc<ledge_platform::Platform>>,
+    /// Requests per authenticated caller (`Limits::caller_burst`), counted in this process.
+    caller_requests: ledge_auth::TokenBuckets,
 }
 
 impl Deref for AppState {
@@ -131,6 +143,11 @@ impl AppState {
             pipeline: watch::Sender::new(None),
             closing: watch::Sender::new(false),
             platform: tokio::sync::OnceCell::new(),
+            caller_requests: ledge_auth::TokenBuckets::new(
+                limits.caller_burst,
+                limits.caller_refill,
+                100_000,
+            ),
         }))
     }
 

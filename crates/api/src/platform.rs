@@ -1,6 +1,7 @@
 //! What the platform route modules (auth, organizations, api-keys) share: the one [`Platform`] of
 //! the process (built on the first request to any of them, from the relational store, the
-//! `sessions` KV namespace and `LEDGE_JWT_KEYS`), the [`Caller`] and [`Visitor`] extractors, the
+//! `sessions` KV namespace and `LEDGE_JWT_KEYS`), the [`Caller`] (which also applies the
+//! per-caller request limit) and [`Visitor`] extractors, the
 //! mapping of [`PlatformError`] to problem+json, and [`JsonObject`], a request body read field by
 //! field so that every bad field is named.
 
@@ -128,6 +129,18 @@ impl<M: PlatformRoutes> FromRequestParts<AppState> for Caller<M> {
             .authenticate(header.as_bytes())
             .await
             .map_err(|e| ApiError::from(e).field("authorization"))?;
+        let (who, bucket) = match &principal {
+            Principal::User { user, .. } => ("user", format!("user:{}", user.id)),
+            Principal::ApiKey(key) => ("API key", format!("key:{}", key.id)),
+        };
+        if let Err(wait) = state.caller_requests.take(&bucket, std::time::Instant::now()) {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests for this {who}; slow down"),
+            )
+            .retry_after(seconds));
+        }
         Ok(Caller { platform, principal, _module: PhantomData })
     }
 }

@@ -168,3 +168,35 @@ async fn lists_page_with_cursors() {
         "cursor"
     );
 }
+
+#[tokio::test]
+async fn each_caller_is_rate_limited_with_retry_after() {
+    let limits = ledge_api::Limits {
+        caller_burst: 3,
+        caller_refill: std::time::Duration::from_secs(30),
+        ..ledge_api::Limits::default()
+    };
+    let app = app_with(&[("LEDGE_JWT_KEYS", crate::harness::JWT_KEYS)], limits);
+    let ada = app.sign_in("ada@example.com").await;
+    let bob = app.sign_in("bob@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(app.call("GET", "/auth/me", Some(&ada), None, LOCAL).await.status, 200);
+    }
+    app.call("GET", "/auth/me", Some(&ada), None, LOCAL).await.problem(429, "rate_limited");
+    assert_eq!(
+        app.call("GET", "/auth/me", Some(&bob), None, LOCAL).await.status,
+        200,
+        "callers are counted apart"
+    );
+    let response = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        axum::http::Request::get("/auth/me")
+            .header("authorization", format!("Bearer {ada}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "30");
+}
