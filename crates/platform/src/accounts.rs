@@ -84,11 +84,8 @@ impl Platform {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => email.as_str().split('@').next().unwrap_or_default().to_string(),
         };
-        let hasher = self.hasher.clone();
         let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|_| PlatformError::Internal("password hashing failed"))?;
+        let hash = self.hash_work(move |hasher| hasher.hash(&password)).await?;
         sqlx::query(
             "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (email) DO NOTHING",
@@ -124,17 +121,16 @@ impl Platform {
             Some(row) => (Some(User::from_row(row)?), Some(row.try_get::<String, _>("password_hash")?)),
             None => (None, None),
         };
-        let hasher = self.hasher.clone();
         let password = password.to_string();
-        let verified = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => hasher.verify(&password, &stored),
-            None => {
-                hasher.verify_dummy(&password);
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
+        let verified = self
+            .hash_work(move |hasher| match stored {
+                Some(stored) => hasher.verify(&password, &stored),
+                None => {
+                    hasher.verify_dummy(&password);
+                    false
+                }
+            })
+            .await?;
         let user = match user {
             Some(user) if verified => user,
             _ => return Err(PlatformError::InvalidCredentials),

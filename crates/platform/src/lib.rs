@@ -38,6 +38,9 @@ pub use records::{ApiKey, AuditEntry, Invitation, Member, Organization, Organiza
 #[derive(Debug)]
 pub struct PlatformOptions {
     pub password_cost: Cost,
+    /// Password hashes computed at once (each takes `password_cost.memory_kib` of memory); more
+    /// logins wait their turn.
+    pub concurrent_hashes: usize,
     /// Lifetime of a JWT access token.
     pub access_ttl: Duration,
     /// A session ends after this long without a request (sliding).
@@ -56,6 +59,7 @@ impl Default for PlatformOptions {
     fn default() -> Self {
         PlatformOptions {
             password_cost: Cost::default(),
+            concurrent_hashes: 2,
             access_ttl: Duration::from_secs(5 * 60),
             session_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -74,6 +78,9 @@ pub struct Platform {
     sessions: Arc<dyn KvNamespace>,
     jwt: JwtKeys,
     hasher: PasswordHasher,
+    /// Bounds the argon2 computations running at once (each holds `password_cost.memory_kib`),
+    /// so a burst of logins queues instead of multiplying the memory.
+    hashing: tokio::sync::Semaphore,
     options: PlatformOptions,
 }
 
@@ -86,7 +93,22 @@ impl Platform {
         options: PlatformOptions,
     ) -> Platform {
         let hasher = PasswordHasher::new(options.password_cost);
-        Platform { db, sessions, jwt, hasher, options }
+        let hashing = tokio::sync::Semaphore::new(options.concurrent_hashes.max(1));
+        Platform { db, sessions, jwt, hasher, hashing, options }
+    }
+
+    /// Runs `work` (an argon2 hash or verification) on the blocking pool, at most
+    /// [`PlatformOptions::concurrent_hashes`] at once.
+    pub(crate) async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit =
+            self.hashing.acquire().await.map_err(|_| PlatformError::Internal("password hashing stopped"))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || work(&hasher))
+            .await
+            .map_err(|_| PlatformError::Internal("password hashing failed"))
     }
 
     pub fn options(&self) -> &PlatformOptions {

@@ -3,5 +3,6 @@
 
 mod accounts;
 mod api_keys;
+mod cursors;
 mod organizations;
 mod support;
