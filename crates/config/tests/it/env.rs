@@ -141,7 +141,7 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_SERVER__PROT", "8080")],
         "env LEDGE_SERVER__PROT: names no known setting of server; keys: host, port, body_limit, webhook_body_limit, \
-         request_timeout, shutdown_grace, log_format, log_filter",
+         request_timeout, shutdown_grace, log_format, log_filter, cors_origins",
     ),
     (
         &[("LEDGE_QUEUES__FILE_INDEXNG__MAX_RETRIES", "1")],

@@ -20,6 +20,7 @@ fn the_built_in_configuration_renders_every_setting() {
         shutdown_grace = "30s"
         log_format = "text"
         log_filter = "info"
+        cors_origins = ""
 
         [storage]
         durability = "process"
