@@ -5,6 +5,8 @@
 //! organization, and the last owner can neither leave nor be demoted. A deleted organization is
 //! kept for [`PlatformOptions::deletion_grace`](crate::PlatformOptions), during which its owners can
 //! restore it; meanwhile it answers 404 like one that never existed, and its slug stays taken.
+//! Past the grace period it is purged with every record it owns, the next time an organization is
+//! created or deleted ([`Platform::purge_deleted_organizations`]).
 
 use ledge_db::sqlx;
 use std::time::Duration;
@@ -81,6 +83,8 @@ impl Platform {
             }
             None => (slug_of(&name), false),
         };
+        // Organizations past their grace period give their slugs back first.
+        self.purge_deleted_organizations().await?;
         let now = self.now_ms();
         let mut tx = self.db.pool().begin().await?;
         let mut inserted = sqlx::query(
@@ -203,7 +207,35 @@ impl Platform {
         .bind(self.now_ms())
         .execute(self.db.pool())
         .await?;
-        self.audit(&access.org.id, Some(&access.actor), action::ORGANIZATION_DELETED, None, None).await
+        self.audit(&access.org.id, Some(&access.actor), action::ORGANIZATION_DELETED, None, None).await?;
+        self.purge_deleted_organizations().await?;
+        Ok(())
+    }
+
+    /// Removes the organizations deleted longer ago than the grace period, with their members,
+    /// invitations, API keys and audit log; answers how many. (Their indexed data belongs to the
+    /// indexing side.)
+    pub async fn purge_deleted_organizations(&self) -> Result<u64> {
+        let before = self.now_ms().saturating_sub(ms(self.options.deletion_grace));
+        let mut tx = self.db.pool().begin().await?;
+        for table in ["memberships", "invitations", "api_keys", "audit_log"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE org_id IN
+                 (SELECT id FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
+        }
+        let purged =
+            sqlx::query("DELETE FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        if purged > 0 {
+            tracing::info!(purged, "purged organizations past their deletion grace period");
+        }
+        Ok(purged)
     }
 
     /// Restores a deleted organization within its grace period (an owner of it only; anyone else,

@@ -142,6 +142,15 @@ async fn a_deleted_organization_reads_as_missing_until_an_owner_restores_it() {
     p.delete_organization(&ada).await.unwrap();
     w.t.advance(Duration::from_secs(31 * 24 * 3600));
     assert!(matches!(p.restore_organization(user(&w.ada), &w.org).await, Err(PlatformError::NotFound(_))));
+    // Past the grace period it is purged with its records, and its slug is free again.
+    let again = p.create_organization(user(&w.eve), "Acme", Some("acme-corp")).await.unwrap();
+    assert_ne!(again.organization.id, w.org);
+    assert_eq!(p.purge_deleted_organizations().await.unwrap(), 0, "already purged");
+    let eve = p.access(&w.eve, &again.organization.id).await.unwrap();
+    let members = p.members(&eve, &PageRequest::first(10)).await.unwrap();
+    assert_eq!(members.items.len(), 1, "none of the old members came with the slug");
+    let log = p.audit_log(&eve, &PageRequest::first(100)).await.unwrap();
+    assert!(log.items.iter().all(|e| e.action != "organization.deleted"), "the old log is gone");
 }
 
 #[tokio::test]
