@@ -9,6 +9,7 @@
 //! * [`bearer`]: the `Authorization: Bearer` header, told apart into a JWT or an API key.
 //! * [`access`]: roles (owner, admin, member) and API key scopes.
 //! * [`throttle`]: in-process token buckets for login attempts per account and per IP.
+//! * [`sealing`]: AES-256-GCM sealing of the secrets ledge must read back, keys rotated by `kid`.
 //!
 //! Invariant: knows no storage, no HTTP framework, no clock but the one passed in. Every parser
 //! here returns a typed error for any input and never panics (see the property tests).
@@ -17,6 +18,7 @@ pub mod access;
 pub mod bearer;
 pub mod jwt;
 pub mod password;
+pub mod sealing;
 pub mod throttle;
 pub mod token;
 
@@ -24,5 +26,6 @@ pub use access::{Role, Scope, Scopes};
 pub use bearer::{BearerError, Credential};
 pub use jwt::{AccessClaims, JwtKeys, KeyConfigError, TokenError};
 pub use password::{Email, EmailError, PasswordError, PasswordHasher};
+pub use sealing::{OpenError, SealingKeys};
 pub use throttle::{LoginThrottle, TokenBuckets};
 pub use token::{OpaqueToken, ParsedToken, TokenFormatError, TokenKind};

@@ -44,7 +44,10 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(text: &str) -> Result<Email, EmailError> {
-        let text = text.trim();
+        // Lower-cased before the checks: lower-casing can lengthen a character (`Ⱥ` → `ⱥ`), and
+        // the stored form must pass them too.
+        let text = text.trim().to_lowercase();
+        let text = text.as_str();
         if text.len() > 254 {
             return Err(EmailError::TooLong);
         }
@@ -60,7 +63,7 @@ impl Email {
         if !fine {
             return Err(EmailError::Invalid);
         }
-        Ok(Email(text.to_lowercase()))
+        Ok(Email(text.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -81,6 +81,11 @@ declare_secrets! {
     /// new one first and dropping the old one once the tokens it signed have expired. Without
     /// it, the platform routes (auth, organizations, API keys) answer 503.
     JwtKeys => "LEDGE_JWT_KEYS", "jwt_keys";
+    /// The keys that seal the secrets ledge stores and must read back (a repository's webhook
+    /// secret and access token), `kid:secret` pairs separated by commas (each secret at least 32
+    /// bytes); the first seals, all open. Without it, repositories can be connected without
+    /// secrets only.
+    EncryptionKey => "LEDGE_ENCRYPTION_KEY", "encryption_key";
 }
 
 impl SecretName {
@@ -126,6 +131,10 @@ impl Secrets {
 
     pub fn jwt_keys(&self) -> Option<&Secret> {
         self.get(SecretName::JwtKeys)
+    }
+
+    pub fn encryption_key(&self) -> Option<&Secret> {
+        self.get(SecretName::EncryptionKey)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).

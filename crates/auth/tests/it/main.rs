@@ -6,5 +6,6 @@ mod bearer;
 mod jwt;
 mod password;
 mod properties;
+mod sealing;
 mod throttle;
 mod token;

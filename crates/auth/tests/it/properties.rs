@@ -26,6 +26,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
+    fn opening_any_text_never_panics_nor_opens(text in "(v1\\.k\\.)?[A-Za-z0-9_.-]{0,120}") {
+        let keys = ledge_auth::SealingKeys::parse_list("k:0123456789abcdef0123456789abcdef").unwrap();
+        prop_assert!(keys.open(&text, "context").is_err());
+    }
+
+    #[test]
     fn bearer_parsing_never_panics(value in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = bearer::parse(&value);
     }

@@ -213,6 +213,7 @@ fn the_built_in_configuration_renders_every_setting() {
         # LEDGE_GITHUB_WEBHOOK_SECRET = (unset)
         # LEDGE_GITHUB_TOKEN = (unset)
         # LEDGE_JWT_KEYS = (unset)
+        # LEDGE_ENCRYPTION_KEY = (unset)
     "##]].assert_eq(&config.render());
 }
 
