@@ -103,6 +103,27 @@ pub const MIGRATIONS: &[Migration] = &[
           );
           CREATE INDEX audit_log_org ON audit_log (org_id, at, id);",
     },
+    Migration {
+        version: 3,
+        name: "repositories",
+        // Repositories connected to an organization (`ledge-platform`). `full_name` is the
+        // repository key `<owner>/<name>` its index is kept under; the secrets are sealed
+        // (`v1.<kid>.<base64url>`), never plain.
+        sql: "CREATE TABLE repositories (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            full_name TEXT NOT NULL,
+            git_url TEXT NOT NULL,
+            default_branch TEXT NOT NULL,
+            webhook_secret TEXT,
+            access_token TEXT,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+          );
+          CREATE UNIQUE INDEX repositories_name ON repositories (org_id, full_name);
+          CREATE INDEX repositories_org ON repositories (org_id, created_at, id);",
+    },
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -1,5 +1,6 @@
 //! The audit log: security-relevant actions per organization (logins, keys created and revoked,
-//! member roles changed, members removed, invitations, organization deletion), readable by admins.
+//! member roles changed, members removed, invitations, organization deletion, repositories
+//! connected, changed and removed), readable by admins.
 
 use crate::error::Result;
 use crate::page::{Cursor, Page, PageRequest};
@@ -21,6 +22,9 @@ pub mod action {
     pub const INVITATION_REVOKED: &str = "invitation.revoked";
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    pub const REPOSITORY_CONNECTED: &str = "repository.connected";
+    pub const REPOSITORY_UPDATED: &str = "repository.updated";
+    pub const REPOSITORY_REMOVED: &str = "repository.removed";
 }
 
 impl Platform {

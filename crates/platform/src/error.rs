@@ -34,6 +34,9 @@ pub enum PlatformError {
     /// The token (invitation) is past its expiry or already used.
     #[error("the {0} has expired or has already been used")]
     Expired(&'static str),
+    /// The request needs something the server is not configured with (e.g. the sealing key).
+    #[error("{detail}")]
+    NotConfigured { field: &'static str, detail: &'static str },
     /// Something failed inside; the detail is in the log.
     #[error("{0}")]
     Internal(&'static str),

@@ -4,7 +4,8 @@
 //! * [`Platform`]: the one handle, over the relational store (`ledge-db`), the `sessions` KV
 //!   namespace and the JWT keys. Its methods are grouped by record:
 //!   [`accounts`] (sign-up, login, refresh, logout, authenticating a bearer credential),
-//!   [`organizations`] (organizations, members, invitations), [`api_keys`], [`audit`].
+//!   [`organizations`] (organizations, members, invitations), [`api_keys`], [`repositories`]
+//!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`].
 //! * [`Principal`] is who a credential proves the caller is; [`Access`] is what the caller may do
 //!   in one organization, checked against a [`Need`] by every route.
 //! * [`page`]: cursor pagination of every list; [`records`]: the records as the API shows them.
@@ -20,19 +21,23 @@ pub mod error;
 pub mod organizations;
 pub mod page;
 pub mod records;
+pub mod repositories;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ledge_auth::password::Cost;
-use ledge_auth::{JwtKeys, LoginThrottle, PasswordHasher, Role, Scope, Scopes};
+use ledge_auth::{JwtKeys, LoginThrottle, PasswordHasher, Role, Scope, Scopes, SealingKeys};
 use ledge_db::Database;
 use ledge_kv::{Clock, KvNamespace, SystemClock};
 
 pub use accounts::{LoginTokens, Principal};
 pub use error::{PlatformError, Result};
 pub use page::{Cursor, Page, PageRequest};
-pub use records::{ApiKey, AuditEntry, Invitation, Member, Organization, OrganizationWithRole, User};
+pub use records::{
+    ApiKey, AuditEntry, Invitation, Member, Organization, OrganizationWithRole, Repository, User,
+};
+pub use repositories::{NewRepository, RepositoryChange, RepositorySecrets};
 
 /// Lifetimes and costs of the platform's credentials.
 #[derive(Debug)]
@@ -52,6 +57,9 @@ pub struct PlatformOptions {
     /// How long a deleted organization can be restored.
     pub deletion_grace: Duration,
     pub throttle: LoginThrottle,
+    /// Seal the repositories' webhook secrets and access tokens (`LEDGE_ENCRYPTION_KEY`); without
+    /// them, a repository can only be connected without secrets.
+    pub sealing_keys: Option<SealingKeys>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -66,6 +74,7 @@ impl Default for PlatformOptions {
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             deletion_grace: Duration::from_secs(30 * 24 * 3600),
             throttle: LoginThrottle::default(),
+            sealing_keys: None,
             clock: Arc::new(SystemClock),
         }
     }

@@ -165,6 +165,44 @@ impl ApiKey {
     }
 }
 
+/// A repository connected to an organization (never its secrets: only whether it has them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repository {
+    pub id: String,
+    pub org_id: String,
+    /// The repository key `<owner>/<name>` (lower case) its index is kept under.
+    pub name: String,
+    pub git_url: String,
+    pub default_branch: String,
+    pub has_webhook_secret: bool,
+    pub has_access_token: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Repository {
+    pub(crate) const COLUMNS: &'static str = "id, org_id, full_name, git_url, default_branch, webhook_secret, \
+         access_token, created_by, created_at, updated_at";
+
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Repository> {
+        let webhook_secret: Option<String> = row.try_get("webhook_secret")?;
+        let access_token: Option<String> = row.try_get("access_token")?;
+        Ok(Repository {
+            id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            name: row.try_get("full_name")?,
+            git_url: row.try_get("git_url")?,
+            default_branch: row.try_get("default_branch")?,
+            has_webhook_secret: webhook_secret.is_some(),
+            has_access_token: access_token.is_some(),
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
 /// One security-relevant action in an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {

@@ -5,4 +5,5 @@ mod accounts;
 mod api_keys;
 mod cursors;
 mod organizations;
+mod repositories;
 mod support;

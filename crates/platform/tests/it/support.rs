@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledge_auth::password::Cost;
-use ledge_auth::{JwtKeys, LoginThrottle, TokenBuckets};
+use ledge_auth::{JwtKeys, LoginThrottle, SealingKeys, TokenBuckets};
 use ledge_kv::{ManualClock, SqliteKv, SqliteKvOptions};
 use ledge_platform::{LoginTokens, Platform, PlatformOptions, Principal};
 
@@ -20,7 +20,14 @@ pub async fn platform() -> TestPlatform {
     platform_with(LoginThrottle::default()).await
 }
 
+pub const SEALING_KEYS: &str = "s1:a-sealing-secret-of-at-least-32-bytes";
+
 pub async fn platform_with(throttle: LoginThrottle) -> TestPlatform {
+    platform_sealing(throttle, Some(SealingKeys::parse_list(SEALING_KEYS).unwrap())).await
+}
+
+/// A platform with these sealing keys (`None`: no `LEDGE_ENCRYPTION_KEY`).
+pub async fn platform_sealing(throttle: LoginThrottle, sealing_keys: Option<SealingKeys>) -> TestPlatform {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_now());
     let db = match std::env::var("LEDGE_PLATFORM_TEST_POSTGRES") {
@@ -39,6 +46,7 @@ pub async fn platform_with(throttle: LoginThrottle) -> TestPlatform {
     let options = PlatformOptions {
         password_cost: Cost { memory_kib: 64, passes: 1, lanes: 1 },
         throttle,
+        sealing_keys,
         clock: clock.clone(),
         ..PlatformOptions::default()
     };
