@@ -6,6 +6,9 @@
 #   2. runs a fixed list of realistic queries ROUNDS times over one keep-alive connection (after one
 #      warm-up round) and prints p50 / p95 / max per mode;
 #   3. prints the serving process's resident memory (VmRSS) and peak (VmHWM) from /proc.
+# Search needs a caller: the script signs a bench user up (LEDGE_JWT_KEYS is set to a throwaway key if
+# unset), creates the organization ORG (or finds it on a rerun) and searches with an API key of it
+# holding `search:read`.
 #
 # usage: scripts/bench-search.sh <data-dir>
 # env:   LEDGE_BIN (default target/release/ledge, built if missing), ORG (default: bench, the organization
@@ -48,6 +51,7 @@ port = free_port()
 # ledge refuses LEDGE_* variables it does not know (LEDGE_BIN is this script's).
 env = {k: v for k, v in os.environ.items() if k not in ("LEDGE_BIN", "LEDGE_TEST_MODEL_WHEEL")}
 env["LEDGE_LOG"] = "warn"
+env.setdefault("LEDGE_JWT_KEYS", "bench:" + os.urandom(24).hex())
 server = subprocess.Popen([ledge, "--data-dir", data, "serve", "--port", str(port)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 try:
@@ -67,10 +71,39 @@ try:
             sys.exit("ledge serve did not answer /health within 30 s")
     print(f"serving after {(time.perf_counter() - started) * 1e3:.0f} ms; RSS idle {rss(server.pid)[0]:.1f} MB")
 
+    def call(method, path, body=None, token=None):
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = "Bearer " + token
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        r = conn.getresponse(); data = r.read()
+        return r.status, json.loads(data) if data else None
+
+    email, password = "bench@example.com", "quiet river stone lamp"
+    status, answer = call("POST", "/auth/signup", {"email": email, "password": password})
+    if status != 202:
+        sys.exit(f"signup: {status} {answer}")
+    status, tokens = call("POST", "/auth/login", {"email": email, "password": password})
+    if status != 200:
+        sys.exit(f"login: {status} {tokens}")
+    access = tokens["access_token"]
+    status, created = call("POST", "/organizations", {"name": org, "slug": org}, access)
+    if status == 201:
+        org_id = created["id"]
+    else:
+        _, mine = call("GET", "/organizations?limit=100", None, access)
+        org_id = next((o["id"] for o in mine["items"] if o["slug"] == org), None)
+        if org_id is None:
+            sys.exit(f"cannot create or find the organization {org}: {status} {created}")
+    status, key = call("POST", f"/organizations/{org_id}/api-keys", {"name": "bench", "scopes": ["search:read"]}, access)
+    if status != 201:
+        sys.exit(f"api key: {status} {key}")
+    search_headers = {"authorization": "Bearer " + key["secret"]}
+
     def search(q, mode):
         path = "/search?" + urllib.parse.urlencode({"org": org, "q": q, "mode": mode, "limit": 20})
         t0 = time.perf_counter()
-        conn.request("GET", path); r = conn.getresponse(); body = r.read()
+        conn.request("GET", path, headers=search_headers); r = conn.getresponse(); body = r.read()
         ms = (time.perf_counter() - t0) * 1e3
         if r.status != 200:
             sys.exit(f"GET {path}: {r.status} {body[:300]!r}")

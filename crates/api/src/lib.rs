@@ -12,6 +12,7 @@
 pub mod metrics;
 pub mod middleware;
 pub mod modules;
+pub mod platform;
 pub mod problem;
 mod routes;
 
@@ -25,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use tokio::sync::watch;
 
 pub use modules::{LazyModule, ModuleStatus, Weight};
+pub use platform::PlatformModule;
 pub use problem::{ApiError, ErrorCode};
 use routes::pending::Pending;
 pub use routes::repositories::RepositoriesModule;
@@ -39,11 +41,21 @@ pub struct Limits {
     /// Body limit of `POST /webhooks/github` (GitHub sends at most 25 MiB).
     pub webhook_body: usize,
     pub request_timeout: Duration,
+    /// Requests an authenticated caller (a user or an API key) may make at once before being
+    /// limited to one per `caller_refill` (429 with `Retry-After`).
+    pub caller_burst: u32,
+    pub caller_refill: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { body: 1 << 20, webhook_body: 25 << 20, request_timeout: Duration::from_secs(30) }
+        Limits {
+            body: 1 << 20,
+            webhook_body: 25 << 20,
+            request_timeout: Duration::from_secs(30),
+            caller_burst: 300,
+            caller_refill: Duration::from_millis(100),
+        }
     }
 }
 
@@ -72,10 +84,10 @@ macro_rules! route_modules {
 
 route_modules! {
     webhooks: WebhooksModule = ("webhooks", Light),
-    auth: Pending = ("auth", Light),
-    organizations: Pending = ("organizations", Light),
+    auth: PlatformModule = ("auth", Light),
+    organizations: PlatformModule = ("organizations", Light),
     repositories: RepositoriesModule = ("repositories", Light),
-    api_keys: Pending = ("api-keys", Light),
+    api_keys: PlatformModule = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
     billing: Pending = ("billing", Light),
     search: SearchModule = ("search", Heavy),
@@ -106,6 +118,11 @@ pub struct Shared {
     pipeline: watch::Sender<Option<Arc<ledge_indexing::Pipeline>>>,
     /// Turns true when the server stops: long-lived answers (event streams) end.
     closing: watch::Sender<bool>,
+    /// The platform records the auth, organizations and api-keys modules share, built on the
+    /// first request to any of them.
+    platform: tokio::sync::OnceCell<std::sync::Arc<ledge_platform::Platform>>,
+    /// Requests per authenticated caller (`Limits::caller_burst`), counted in this process.
+    caller_requests: ledge_auth::TokenBuckets,
 }
 
 impl Deref for AppState {
@@ -125,6 +142,12 @@ impl AppState {
             started: Instant::now(),
             pipeline: watch::Sender::new(None),
             closing: watch::Sender::new(false),
+            platform: tokio::sync::OnceCell::new(),
+            caller_requests: ledge_auth::TokenBuckets::new(
+                limits.caller_burst,
+                limits.caller_refill,
+                100_000,
+            ),
         }))
     }
 
@@ -148,6 +171,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::auth::routes())
+        .merge(routes::organizations::routes())
+        .merge(routes::api_keys::routes())
         .merge(routes::repositories::routes())
         .merge(routes::search::routes())
         .merge(routes::pending::routes())
@@ -164,5 +190,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The peer address reaches handlers (login throttling per client address).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

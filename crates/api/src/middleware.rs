@@ -1,11 +1,11 @@
 //! The middleware every request goes through, in one layer so the hot path stays short: request
-//! id, a tracing span, the request timeout, metrics by route and status, and problem+json for the
-//! router's own wrong-method answers.
+//! id, a tracing span, the request timeout, metrics by route and status, problem+json for the
+//! router's own wrong-method answers, and CORS for the origins `server.cors_origins` allows.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -39,14 +39,48 @@ fn request_id(req: &Request) -> HeaderValue {
     HeaderValue::from_bytes(&text).expect("hex is a valid header value")
 }
 
+/// The `Origin` of a request if `server.cors_origins` allows it.
+fn allowed_origin(state: &AppState, req: &Request) -> Option<HeaderValue> {
+    let allowed = &state.env.config().server.cors_origins;
+    if allowed.is_empty() {
+        return None;
+    }
+    let origin = req.headers().get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(text)).then(|| origin.clone())
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, x-request-id"),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
 pub async fn around_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
+    let cors = allowed_origin(&state, &req);
+    let is_preflight = cors.is_some()
+        && req.method() == http::Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let method = req.method().clone();
     let route: Option<MatchedPath> = req.extensions().get::<MatchedPath>().cloned();
     let span = tracing::debug_span!("request", id = ?id, %method, path = %req.uri().path());
     let timeout = state.limits.request_timeout;
     let response = async move {
+        if is_preflight {
+            return preflight();
+        }
         match tokio::time::timeout(timeout, next.run(req)).await {
             Ok(response) => response,
             Err(_) => {
@@ -74,6 +108,15 @@ pub async fn around_request(State(state): State<AppState>, req: Request, next: N
     };
     let status = response.status();
     response.headers_mut().insert(REQUEST_ID, id.clone());
+    if let Some(origin) = cors {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after, x-request-id"),
+        );
+    }
     let elapsed = started.elapsed();
     let route = route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched");
     state.metrics.http.record(&method, route, status.as_u16(), elapsed);

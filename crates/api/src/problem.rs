@@ -39,9 +39,14 @@ error_codes! {
     InvalidRepositoryId => (BAD_REQUEST, "invalid_repository_id", "Not a repository id"),
     InvalidQuery => (BAD_REQUEST, "invalid_query", "The search query is invalid"),
     Unauthenticated => (UNAUTHORIZED, "unauthenticated", "Authentication required"),
+    InvalidCredentials => (UNAUTHORIZED, "invalid_credentials", "The email address or the password is wrong"),
+    Forbidden => (FORBIDDEN, "forbidden", "Not allowed"),
     InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Signature verification failed"),
     NotFound => (NOT_FOUND, "not_found", "Not found"),
     RepositoryNotFound => (NOT_FOUND, "repository_not_found", "No such repository"),
+    Conflict => (CONFLICT, "conflict", "Conflicts with an existing record"),
+    LastOwner => (CONFLICT, "last_owner", "An organization must keep an owner"),
+    Gone => (GONE, "gone", "No longer valid"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
     UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type"),
@@ -61,11 +66,18 @@ pub struct ApiError {
     pub detail: String,
     /// The request field (header, query parameter, JSON pointer) at fault, if one is.
     pub field: Option<String>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
-        ApiError { code, detail: detail.into(), field: None }
+        ApiError { code, detail: detail.into(), field: None, retry_after: None }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn field(mut self, field: impl Into<String>) -> ApiError {
@@ -107,7 +119,14 @@ impl IntoResponse for ApiError {
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, bytes).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.code == ErrorCode::Unauthenticated || self.code == ErrorCode::InvalidCredentials {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

@@ -33,6 +33,7 @@ request_timeout = "30s"
 shutdown_grace = "30s"
 log_format = "text"
 log_filter = "info"
+cors_origins = ""               # browser origins allowed to call the API, comma-separated ("*": any)
 
 [storage]
 durability = "process"
@@ -166,6 +167,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// A `tracing` filter directive, e.g. `info,ledge_queue=debug` (`LEDGE_LOG`).
     pub log_filter: String,
+    /// Origins (`https://app.example.com`, `chrome-extension://<id>`) whose pages may call the API
+    /// from a browser (CORS); `*` allows any. Empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

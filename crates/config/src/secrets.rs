@@ -76,6 +76,16 @@ declare_secrets! {
     /// A token that can read the repositories ledge indexes over https (a GitHub App installation
     /// token or a personal access token); public repositories need none.
     GithubToken => "LEDGE_GITHUB_TOKEN", "github_token";
+    /// The keys that sign and verify access tokens, `kid:secret` pairs separated by commas (each
+    /// secret at least 32 bytes); the first signs, all verify, so a key is rotated by putting the
+    /// new one first and dropping the old one once the tokens it signed have expired. Without
+    /// it, the platform routes (auth, organizations, API keys) answer 503.
+    JwtKeys => "LEDGE_JWT_KEYS", "jwt_keys";
+    /// The keys that seal the secrets ledge stores and must read back (a repository's webhook
+    /// secret and access token), `kid:secret` pairs separated by commas (each secret at least 32
+    /// bytes); the first seals, all open. Without it, repositories can be connected without
+    /// secrets only.
+    EncryptionKey => "LEDGE_ENCRYPTION_KEY", "encryption_key";
 }
 
 impl SecretName {
@@ -117,6 +127,14 @@ impl Secrets {
 
     pub fn github_token(&self) -> Option<&Secret> {
         self.get(SecretName::GithubToken)
+    }
+
+    pub fn jwt_keys(&self) -> Option<&Secret> {
+        self.get(SecretName::JwtKeys)
+    }
+
+    pub fn encryption_key(&self) -> Option<&Secret> {
+        self.get(SecretName::EncryptionKey)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).

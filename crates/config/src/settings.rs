@@ -140,6 +140,29 @@ fn nonzero_size(raw: Raw<'_>) -> Result<u64, String> {
     if value == 0 { Err("must be more than 0 bytes".to_owned()) } else { Ok(value) }
 }
 
+/// A comma-separated list of browser origins (`scheme://host[:port]`, no path), or `*`.
+fn origins(raw: Raw<'_>) -> Result<Vec<String>, String> {
+    let text = raw.string()?;
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let valid = origin == "*"
+            || origin.split_once("://").is_some_and(|(scheme, host)| {
+                !scheme.is_empty()
+                    && scheme.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    && !host.is_empty()
+                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            });
+        if !valid {
+            return Err(format!(
+                "{origin:?} is not an origin; expected a comma-separated list like \
+                 \"https://app.example.com, chrome-extension://<id>\" (no path), or \"*\""
+            ));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
+}
+
 fn nonempty_string(raw: Raw<'_>) -> Result<String, String> {
     let value = raw.string()?;
     if value.trim().is_empty() { Err("must not be empty".to_owned()) } else { Ok(value.to_owned()) }
@@ -270,6 +293,7 @@ impl Settings for ServerConfig {
         "shutdown_grace",
         "log_format",
         "log_filter",
+        "cors_origins",
     ];
 
     fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
@@ -282,6 +306,7 @@ impl Settings for ServerConfig {
             "shutdown_grace" => self.shutdown_grace = raw.duration()?,
             "log_format" => self.log_format = keyword(raw)?,
             "log_filter" => self.log_filter = nonempty_string(raw)?,
+            "cors_origins" => self.cors_origins = origins(raw)?,
             _ => return Err(not_a_key(key)),
         }
         Ok(())
@@ -297,6 +322,7 @@ impl Settings for ServerConfig {
             "shutdown_grace" => toml_duration(self.shutdown_grace),
             "log_format" => toml_keyword(self.log_format),
             "log_filter" => toml_string(&self.log_filter),
+            "cors_origins" => toml_string(&self.cors_origins.join(", ")),
             _ => return None,
         })
     }

@@ -10,10 +10,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "github_events",
-    sql: "CREATE TABLE github_events (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "github_events",
+        sql: "CREATE TABLE github_events (
             delivery TEXT PRIMARY KEY,
             event TEXT NOT NULL,
             action TEXT,
@@ -25,7 +26,105 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             recorded_at BIGINT NOT NULL
           );
           CREATE INDEX github_events_repository ON github_events (repository_id, received_at);",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "platform",
+        // The platform records of `ledge-platform`. Every row below `users` carries its
+        // organization; lists page on (created_at, id).
+        sql: "CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+          );
+          CREATE TABLE organizations (
+            id TEXT PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            deleted_at BIGINT
+          );
+          CREATE TABLE memberships (
+            org_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (org_id, user_id)
+          );
+          CREATE INDEX memberships_user ON memberships (user_id, created_at);
+          CREATE TABLE invitations (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            email TEXT NOT NULL,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            invited_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            accepted_at BIGINT,
+            revoked_at BIGINT
+          );
+          CREATE INDEX invitations_org ON invitations (org_id, created_at, id);
+          CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            last_used_at BIGINT,
+            revoked_at BIGINT
+          );
+          CREATE INDEX api_keys_org ON api_keys (org_id, created_at, id);
+          CREATE TABLE refresh_tokens (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            revoked_at BIGINT
+          );
+          CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+          CREATE TABLE audit_log (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            actor TEXT,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT,
+            at BIGINT NOT NULL
+          );
+          CREATE INDEX audit_log_org ON audit_log (org_id, at, id);",
+    },
+    Migration {
+        version: 3,
+        name: "repositories",
+        // Repositories connected to an organization (`ledge-platform`). `full_name` is the
+        // repository key `<owner>/<name>` its index is kept under; the secrets are sealed
+        // (`v1.<kid>.<base64url>`), never plain.
+        sql: "CREATE TABLE repositories (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            full_name TEXT NOT NULL,
+            git_url TEXT NOT NULL,
+            default_branch TEXT NOT NULL,
+            webhook_secret TEXT,
+            access_token TEXT,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+          );
+          CREATE UNIQUE INDEX repositories_name ON repositories (org_id, full_name);
+          CREATE INDEX repositories_org ON repositories (org_id, created_at, id);",
+    },
+];
 
 /// Applies every migration not yet recorded in `schema_migrations`.
 pub async fn apply(db: &Database) -> Result<(), DbError> {

@@ -367,5 +367,6 @@ fn limits(server: &ledge_config::ServerConfig) -> ledge_api::Limits {
         body: usize::try_from(server.body_limit).unwrap_or(usize::MAX),
         webhook_body: usize::try_from(server.webhook_body_limit).unwrap_or(usize::MAX),
         request_timeout: server.request_timeout,
+        ..ledge_api::Limits::default()
     }
 }

@@ -1,7 +1,10 @@
 //! The route modules, one file each.
 
+pub mod api_keys;
+pub mod auth;
 pub mod health;
 pub mod metrics;
+pub mod organizations;
 pub mod pending;
 pub mod repositories;
 pub mod search;

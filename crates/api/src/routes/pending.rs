@@ -1,6 +1,5 @@
-//! The route groups that later work fills (auth, organizations, repositories (all but the index
-//! status, see `repositories.rs`), api-keys,
-//! notifications, billing, chat, bug-analysis, analytics-enrichment, openapi): wired now so
+//! The route groups that later work fills (repositories (all but the index status, see
+//! `repositories.rs`), notifications, billing, chat, bug-analysis, analytics-enrichment, openapi): wired now so
 //! that the lazy-module machinery, metrics and errors cover them, answering `501` problem+json
 //! after building their (still empty) module state.
 
@@ -21,9 +20,6 @@ type Pick = fn(&crate::Modules) -> &LazyModule<Pending>;
 
 /// The pending groups: (URL prefix, which module state it builds).
 const GROUPS: &[(&str, Pick)] = &[
-    ("/auth", |m| &m.auth),
-    ("/organizations", |m| &m.organizations),
-    ("/api-keys", |m| &m.api_keys),
     ("/notifications", |m| &m.notifications),
     ("/billing", |m| &m.billing),
     ("/chat", |m| &m.chat),

@@ -3,6 +3,10 @@
 //! same as Server-Sent Events while it changes, then `done`). The other repository routes are still
 //! pending (501).
 //!
+//! Both need an authenticated caller of the repository's organization (the organization whose slug
+//! is the owner's login): a member, or an API key with `repos:read`; any other repository answers
+//! 404 `repository_not_found`.
+//!
 //! `{id}` is the repository key `<owner>/<name>`, percent-encoded as one path segment
 //! (`octo%2Fhello`). The module state is the process's indexing [`Pipeline`] — the one the queue
 //! consumers run, so that one durable-object host serves each coordinator — handed over with
@@ -18,10 +22,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures::Stream;
+use ledge_auth::{Role, Scope};
 use ledge_indexing::{IndexStatus, Pipeline, RepoRef, org_of_owner};
+use ledge_platform::Need;
 use tokio::sync::watch;
 
 use crate::AppState;
+use crate::platform::AuthRoutes;
 use crate::problem::{ApiError, ErrorCode};
 
 /// The repositories module's state.
@@ -52,14 +59,28 @@ async fn not_yet() -> ApiError {
     )
 }
 
-/// The organization of the caller asking about a repository owned by `owner`.
+/// Members read index status; keys need `repos:read`.
+pub const READ_STATUS: Need = Need::new(Role::Member, Some(Scope::ReposRead));
+
+type Caller = crate::platform::Caller<AuthRoutes>;
+
+/// Checks that the caller may read the repositories of the organization owning `owner`'s
+/// repositories, and answers that organization.
 ///
-/// Until authentication lands (issue 5), there is one default rule: the caller acts for the
-/// organization of the repository's owner ([`org_of_owner`]). This is the one place to replace with
-/// the organization of the authenticated caller; another organization's repository must then answer
-/// 404 like an unknown one.
-fn caller_org(owner: &str) -> String {
-    org_of_owner(owner)
+/// A repository belongs to the organization whose slug is its owner's login, lower-cased
+/// ([`org_of_owner`]), the organization every indexed record carries. Another organization's
+/// repository answers 404 like an unknown one.
+async fn caller_org(caller: &Caller, owner: &str) -> Result<String, ApiError> {
+    let slug = org_of_owner(owner);
+    let access =
+        caller.platform.access_by_slug(&caller.principal, &slug).await.map_err(|error| match error {
+            ledge_platform::PlatformError::NotFound(_) => {
+                ApiError::new(ErrorCode::RepositoryNotFound, "no such repository").field("id")
+            }
+            other => ApiError::from(other),
+        })?;
+    access.require(READ_STATUS)?;
+    Ok(access.org.slug)
 }
 
 async fn build(state: &AppState) -> Result<RepositoriesModule, ApiError> {
@@ -81,7 +102,7 @@ fn starting() -> ApiError {
 }
 
 /// The repository named by `{id}`, in the caller's organization.
-fn repository(id: &str) -> Result<RepoRef, ApiError> {
+async fn repository(caller: &Caller, id: &str) -> Result<RepoRef, ApiError> {
     let invalid = |reason: String| {
         ApiError::new(
             ErrorCode::InvalidRepositoryId,
@@ -91,7 +112,9 @@ fn repository(id: &str) -> Result<RepoRef, ApiError> {
     };
     let owner =
         id.split_once('/').map(|(owner, _)| owner).ok_or_else(|| invalid(format!("{id:?} has no '/'")))?;
-    RepoRef::new(&caller_org(owner), id).map_err(|e| invalid(e.to_string()))
+    // Validate the key before asking the store about it.
+    RepoRef::new(&org_of_owner(owner), id).map_err(|e| invalid(e.to_string()))?;
+    RepoRef::new(&caller_org(caller, owner).await?, id).map_err(|e| invalid(e.to_string()))
 }
 
 async fn status_of(module: &RepositoriesModule, repo: &RepoRef) -> Result<IndexStatus, ApiError> {
@@ -110,8 +133,12 @@ async fn status_of(module: &RepositoriesModule, repo: &RepoRef) -> Result<IndexS
     Ok(status)
 }
 
-async fn index_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let repo = repository(&id)?;
+async fn index_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let repo = repository(&caller, &id).await?;
     let module = state.modules.repositories.get_or_build(|| build(&state)).await?;
     let status = status_of(&module, &repo).await?;
     let body = serde_json::to_vec(&status).map_err(|e| ApiError::internal("cannot encode the status", &e))?;
@@ -120,9 +147,10 @@ async fn index_status(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 async fn index_status_stream(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let repo = repository(&id)?;
+    let repo = repository(&caller, &id).await?;
     let module = state.modules.repositories.get_or_build(|| build(&state)).await?;
     // Unknown repositories are refused before the stream starts, with a status code.
     status_of(&module, &repo).await?;

@@ -1,5 +1,7 @@
 //! `GET /search?q=&org=&repo=&lang=&path=&mode=&limit=&cursor=&fusion=` and `POST /search` (a JSON object
-//! with the same fields): code search of one organization (`ledge-search`).
+//! with the same fields): code search of one organization (`ledge-search`), for an authenticated
+//! caller: a member of the organization `org` names (by slug), or an API key with `search:read`
+//! (its own organization; `org` may be left out). Another organization answers 404.
 //!
 //! `repo` and `lang` may repeat (`repo=a/b&repo=c/d`) or hold a comma-separated list (in the body: a
 //! string or an array of strings). Every bad input answers 400 problem+json naming the field (`q`,
@@ -17,7 +19,11 @@ use axum::routing::get;
 use ledge_search::{SearchError, SearchOptions, SearchRequest, Searcher};
 use serde_json::Value;
 
+use ledge_auth::{Role, Scope};
+use ledge_platform::{Need, Principal};
+
 use crate::AppState;
+use crate::platform::AuthRoutes;
 use crate::problem::{ApiError, ErrorCode};
 
 /// The search module's state.
@@ -29,17 +35,38 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/search", get(search_get).post(search_post))
 }
 
-/// The organization the caller searches.
+/// A signed-in member, or an API key with `search:read`.
+pub const SEARCH: Need = Need::new(Role::Member, Some(Scope::SearchRead));
+
+type Caller = crate::platform::Caller<AuthRoutes>;
+
+/// The organization the caller searches, by slug (the organization of every indexed document).
 ///
-/// Until authentication lands, the caller names it with the required `org` parameter. This is the one
-/// place to replace with the organization of the authenticated caller (the parameter then goes away
-/// or must match it).
-fn caller_org(org: Option<String>) -> Result<String, ApiError> {
-    match org.map(|o| o.trim().to_owned()) {
-        Some(org) if !org.is_empty() => Ok(org.to_ascii_lowercase()),
-        _ => Err(ApiError::new(ErrorCode::InvalidField, "org is required (the organization to search)")
-            .field("org")),
-    }
+/// An API key searches its own organization (`org`, if given, must name it); a signed-in user names
+/// one of its organizations with `org`. Any other organization answers 404 like a missing one.
+async fn caller_org(caller: &Caller, org: Option<String>) -> Result<String, ApiError> {
+    let org = org.map(|o| o.trim().to_ascii_lowercase()).filter(|o| !o.is_empty());
+    let access = match (&caller.principal, org) {
+        (Principal::ApiKey(key), org) => {
+            let access = caller.platform.access(&caller.principal, &key.org_id).await?;
+            if org.is_some_and(|org| org != access.org.slug) {
+                return Err(ApiError::new(ErrorCode::NotFound, "no such organization").field("org"));
+            }
+            access
+        }
+        (Principal::User { .. }, Some(org)) => {
+            caller.platform.access_by_slug(&caller.principal, &org).await?
+        }
+        (Principal::User { .. }, None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "org is required (the organization to search)",
+            )
+            .field("org"));
+        }
+    };
+    access.require(SEARCH)?;
+    Ok(access.org.slug)
 }
 
 async fn build(state: &AppState) -> Result<SearchModule, ApiError> {
@@ -174,25 +201,31 @@ fn from_body(body: &[u8]) -> Result<(SearchRequest, Option<String>), ApiError> {
 
 async fn search_get(
     State(state): State<AppState>,
+    caller: Caller,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("unreadable query string: {e}")))?;
     let (request, org) = from_params(params)?;
-    run(&state, request, org).await
+    run(&state, &caller, request, org).await
 }
 
-async fn search_post(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn search_post(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (request, org) = from_body(&body)?;
-    run(&state, request, org).await
+    run(&state, &caller, request, org).await
 }
 
 async fn run(
     state: &AppState,
+    caller: &Caller,
     mut request: SearchRequest,
     org: Option<String>,
 ) -> Result<Response, ApiError> {
-    request.org = caller_org(org)?;
+    request.org = caller_org(caller, org).await?;
     let module = state.modules.search.get_or_build(|| build(state)).await?;
     let results = module.searcher.search(&request).await.map_err(|error| match error {
         SearchError::Invalid { field, reason } => {

@@ -11,10 +11,13 @@ use ledge_config::LoadOptions;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "test-webhook-secret";
+pub const JWT_KEYS: &str = "k1:a-test-signing-key-of-at-least-32-bytes";
 
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,
+    /// Sent as `Authorization: Bearer` by [`TestApp::send`] when a request has none.
+    pub bearer: std::sync::OnceLock<String>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -51,15 +54,20 @@ pub fn app_with(env_vars: &[(&str, &str)], limits: Limits) -> TestApp {
     .unwrap();
     let env = Arc::new(ledge_env::Env::open(Arc::new(config)).unwrap());
     let state = AppState::new(env, limits);
-    TestApp { router: ledge_api::app(state.clone()), state, _dir: dir }
+    TestApp { router: ledge_api::app(state.clone()), state, bearer: std::sync::OnceLock::new(), _dir: dir }
 }
 
 pub fn app() -> TestApp {
-    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET)], Limits::default())
+    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET), ("LEDGE_JWT_KEYS", JWT_KEYS)], Limits::default())
 }
 
 impl TestApp {
-    pub async fn send(&self, request: Request<Body>) -> Answer {
+    pub async fn send(&self, mut request: Request<Body>) -> Answer {
+        if let Some(token) = self.bearer.get()
+            && !request.headers().contains_key("authorization")
+        {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
@@ -69,6 +77,32 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// `method path` with an optional bearer token and JSON body, from client address `ip`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        ip: [u8; 4],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).unwrap();
+        let peer = std::net::SocketAddr::from((ip, 40000));
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await
     }
 
     pub fn loaded(&self, module: &str) -> bool {

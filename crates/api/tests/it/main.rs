@@ -1,8 +1,11 @@
 //! HTTP API tests: the router driven in-process (`oneshot`, no socket) over a real env of embedded
 //! bindings in a temporary data directory.
 
+mod accounts;
 mod harness;
 mod health;
+mod matrix;
 mod routing;
 mod search;
+mod tenants;
 mod webhooks;

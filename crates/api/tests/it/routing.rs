@@ -40,6 +40,40 @@ async fn a_pending_group_builds_only_its_own_module_and_answers_501() {
     for other in ["search", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
         assert!(!app.loaded(other), "{other} was built by a chat request");
     }
-    app.get("/organizations/42/members").await.problem(501, "not_implemented");
-    assert!(app.loaded("organizations"));
+    app.get("/notifications/42/preferences").await.problem(501, "not_implemented");
+    assert!(app.loaded("notifications"));
+}
+
+#[tokio::test]
+async fn cors_answers_allowed_origins_only() {
+    let app = crate::harness::app_with(
+        &[("LEDGE_SERVER__CORS_ORIGINS", "https://app.example.com, chrome-extension://abcdef")],
+        ledge_api::Limits::default(),
+    );
+    let send = |method: &str, origin: &str, preflight: bool| {
+        let mut request = Request::builder().method(method).uri("/health").header("origin", origin);
+        if preflight {
+            request = request.header("access-control-request-method", "GET");
+        }
+        tower::ServiceExt::oneshot(app.router.clone(), request.body(Body::empty()).unwrap())
+    };
+    let allowed = send("OPTIONS", "chrome-extension://abcdef", true).await.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "chrome-extension://abcdef");
+    assert!(allowed.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let simple = send("GET", "https://app.example.com", false).await.unwrap();
+    assert_eq!(simple.status(), 200);
+    assert_eq!(simple.headers()["access-control-allow-origin"], "https://app.example.com");
+    let other = send("OPTIONS", "https://evil.example", true).await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(other.status(), 405, "no preflight answer for an origin not allowed");
+    // Without configuration, no CORS at all.
+    let plain = crate::harness::app();
+    let answer = tower::ServiceExt::oneshot(
+        plain.router.clone(),
+        Request::get("/health").header("origin", "https://app.example.com").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(answer.headers().get("access-control-allow-origin").is_none());
 }

@@ -1,6 +1,6 @@
 //! `GET /search` and `POST /search` through the router over a real env: chunks written to the real
-//! keyword index (no model installed, so keyword-only with a notice), results scoped by `org`, and every
-//! bad input answered 400 problem+json naming its field.
+//! keyword index (no model installed, so keyword-only with a notice), results scoped by the caller's
+//! organization, and every bad input answered 400 problem+json naming its field.
 
 use axum::body::Body;
 use axum::http::Request;
@@ -24,9 +24,17 @@ fn chunk(org: &str, repo: &str, path: &str, id: &str, symbol: &str, text: &str) 
     }
 }
 
-/// An app whose keyword index holds a parser in two organizations.
+/// An app whose keyword index holds a parser in two organizations, "acme" and "globex", both owned
+/// by the signed-in user the app sends requests as.
 async fn indexed() -> TestApp {
     let app = app();
+    let token = app.sign_in("searcher@example.com").await;
+    for slug in ["acme", "globex"] {
+        let answer =
+            app.post("/organizations", Some(&token), serde_json::json!({ "name": slug, "slug": slug })).await;
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+    app.bearer.set(token).unwrap();
     let keyword = app.state.env.keyword_index().await.unwrap();
     for org in ["acme", "globex"] {
         let text =
@@ -48,6 +56,9 @@ async fn post(app: &TestApp, body: &str) -> crate::harness::Answer {
 async fn get_and_post_search_one_organization() {
     let app = indexed().await;
     assert!(!app.loaded("search"));
+    let anonymous = Request::get("/search?org=acme&q=parse").header("authorization", "Basic eA==");
+    app.send(anonymous.body(Body::empty()).unwrap()).await.problem(401, "unauthenticated");
+    assert!(!app.loaded("search"), "an unauthenticated request builds nothing heavy");
     let answer = app.get("/search?org=acme&q=parseJson&limit=5").await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.content_type.as_deref(), Some("application/json"));
@@ -131,4 +142,27 @@ async fn bad_input_answers_400_problem_json_naming_the_field() {
         assert_eq!(answer.status, 400, "{body}");
         assert_eq!(answer.json()["field"], field, "{body}");
     }
+}
+
+#[tokio::test]
+async fn api_keys_search_their_own_organization_with_the_scope() {
+    let app = indexed().await;
+    let token = app.bearer.get().unwrap().clone();
+    let acme = app.call("GET", "/organizations", Some(&token), None, crate::tenants::LOCAL).await.json();
+    let acme = acme["items"].as_array().unwrap().iter().find(|o| o["slug"] == "acme").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, reader) = app.api_key(&acme, &token, &["search:read"]).await;
+    let (_, chatter) = app.api_key(&acme, &token, &["chat:write"]).await;
+    let search = |key: String, uri: &'static str| {
+        let app = &app;
+        async move { app.call("GET", uri, Some(&key), None, crate::tenants::LOCAL).await }
+    };
+    let body = search(reader.clone(), "/search?q=parse").await.json();
+    assert_eq!(body["hits"][0]["repo"], "acme/api", "{body}");
+    search(reader.clone(), "/search?q=parse&org=globex").await.problem(404, "not_found");
+    search(chatter, "/search?q=parse").await.problem(403, "forbidden");
+    let outsider = app.sign_in("outsider@example.com").await;
+    search(outsider, "/search?q=parse&org=acme").await.problem(404, "not_found");
 }

@@ -125,8 +125,8 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_PROT", "8080")],
         "env LEDGE_PROT: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, LEDGE_HOST, \
-         LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN and \
-         LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
+         LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
+         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
     ),
     (
         &[("LEDGE_SERVER_PORT", "8080")],
@@ -141,7 +141,7 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_SERVER__PROT", "8080")],
         "env LEDGE_SERVER__PROT: names no known setting of server; keys: host, port, body_limit, webhook_body_limit, \
-         request_timeout, shutdown_grace, log_format, log_filter",
+         request_timeout, shutdown_grace, log_format, log_filter, cors_origins",
     ),
     (
         &[("LEDGE_QUEUES__FILE_INDEXNG__MAX_RETRIES", "1")],
@@ -164,8 +164,8 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_PORT", "x"), ("LEDGE_HOST", "a b"), ("LEDGE_BOGUS", "1")],
         "env LEDGE_BOGUS: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, \
-         LEDGE_HOST, LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN \
-         and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
+         LEDGE_HOST, LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
+         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
          env LEDGE_HOST: server.host: expected an IP address or a host name, got \"a b\"\n\
          env LEDGE_PORT: server.port: expected an integer, got \"x\"",
     ),

@@ -20,6 +20,7 @@ fn the_built_in_configuration_renders_every_setting() {
         shutdown_grace = "30s"
         log_format = "text"
         log_filter = "info"
+        cors_origins = ""
 
         [storage]
         durability = "process"
@@ -211,6 +212,8 @@ fn the_built_in_configuration_renders_every_setting() {
         # Secrets come only from the environment or the file named by LEDGE_SECRETS_FILE, never from this file.
         # LEDGE_GITHUB_WEBHOOK_SECRET = (unset)
         # LEDGE_GITHUB_TOKEN = (unset)
+        # LEDGE_JWT_KEYS = (unset)
+        # LEDGE_ENCRYPTION_KEY = (unset)
     "##]].assert_eq(&config.render());
 }
 

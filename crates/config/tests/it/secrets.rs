@@ -57,7 +57,7 @@ fn a_bad_secrets_file_is_reported_by_line_without_echoing_values() {
         problems,
         "secrets.env:1:1: LEDGE_GITHUB_WEBHOOK_SECRET: a secret must not be empty\n\
          secrets.env:2:1: GITHUB_TOKEN: not a secret ledge knows; known: LEDGE_GITHUB_WEBHOOK_SECRET, \
-         LEDGE_GITHUB_TOKEN\n\
+         LEDGE_GITHUB_TOKEN, LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY\n\
          secrets.env:3:1: expected KEY=VALUE"
     );
     assert!(!problems.contains("ghp_leak"));

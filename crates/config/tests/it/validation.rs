@@ -122,6 +122,11 @@ const RULES: &[(&str, &str)] = &[
     ("[server]\nbody_limit = 0\n", "ledge.toml:2:14: server.body_limit: must be more than 0 bytes"),
     ("[server]\nrequest_timeout = \"0s\"\n", "ledge.toml:2:19: server.request_timeout: must be more than 0s"),
     ("[server]\nlog_filter = \"\"\n", "ledge.toml:2:14: server.log_filter: must not be empty"),
+    (
+        "[server]\ncors_origins = \"https://a.example/path\"\n",
+        "ledge.toml:2:16: server.cors_origins: \"https://a.example/path\" is not an origin; expected a \
+         comma-separated list like \"https://app.example.com, chrome-extension://<id>\" (no path), or \"*\"",
+    ),
     // Database.
     (
         "[database]\nurl = \"postgres://ledge:hunter2@db/ledge\"\n",

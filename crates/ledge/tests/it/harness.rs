@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "e2e-secret";
+pub const JWT_KEYS: &str = "e2e:an-e2e-signing-key-of-at-least-32-bytes";
 
 pub fn ledge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ledge"))
@@ -17,6 +18,8 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     log: mpsc::Receiver<String>,
+    /// Sent as `Authorization: Bearer` by [`Server::get`] once [`Server::member_of`] made one.
+    bearer: std::sync::OnceLock<String>,
 }
 
 impl Server {
@@ -33,6 +36,7 @@ impl Server {
             .args(args)
             .envs(env.iter().copied())
             .env("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("LEDGE_JWT_KEYS", JWT_KEYS)
             .env("LEDGE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -49,7 +53,7 @@ impl Server {
             }
         });
         // From here on, the server is killed and reaped on drop, also if start-up fails.
-        let mut server = Server { child, port: 0, log: rx };
+        let mut server = Server { child, port: 0, log: rx, bearer: std::sync::OnceLock::new() };
         let deadline = Instant::now() + Duration::from_secs(30);
         while server.port == 0 {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -68,7 +72,37 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Response {
-        self.request("GET", path, &[], b"")
+        match self.bearer.get() {
+            Some(bearer) => self.request("GET", path, &[("Authorization", bearer)], b""),
+            None => self.request("GET", path, &[], b""),
+        }
+    }
+
+    /// Makes [`Server::get`] ask as an API key (scope `repos:read`) of the organization `slug`,
+    /// signing a user up and creating the organization unless an earlier server on the same data
+    /// directory did.
+    pub fn member_of(&self, slug: &str) {
+        let json = [("Content-Type", "application/json")];
+        let account = br#"{"email": "e2e@example.com", "password": "an e2e passphrase"}"#;
+        assert_eq!(self.request("POST", "/auth/signup", &json, account).status, 202);
+        let login = self.request("POST", "/auth/login", &json, account);
+        assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
+        let access = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+        let auth = [("Content-Type", "application/json"), ("Authorization", access.as_str())];
+        let body = serde_json::json!({ "name": slug, "slug": slug }).to_string();
+        let created = self.request("POST", "/organizations", &auth, body.as_bytes());
+        let org = if created.status == 201 {
+            created.json()["id"].as_str().unwrap().to_owned()
+        } else {
+            let mine = self.request("GET", "/organizations", &auth, b"").json();
+            let org = mine["items"].as_array().unwrap().iter().find(|o| o["slug"] == slug);
+            org.unwrap_or_else(|| panic!("no organization {slug}: {mine}"))["id"].as_str().unwrap().to_owned()
+        };
+        let key = br#"{"name": "e2e", "scopes": ["repos:read"]}"#;
+        let answer = self.request("POST", &format!("/organizations/{org}/api-keys"), &auth, key);
+        assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+        let secret = answer.json()["secret"].as_str().unwrap().to_owned();
+        self.bearer.set(format!("Bearer {secret}")).expect("member_of is called once per server");
     }
 
     pub fn webhook(&self, event: &str, delivery: &str, body: &[u8]) -> Response {

@@ -235,9 +235,14 @@ fn a_pushed_repository_is_indexed_with_its_progress_visible_and_streamed() {
     let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with(data.path(), &["--allow-local-sources"], &[]);
+    server.member_of("octo");
 
     let unknown = server.get("/repositories/octo%2Fsmall/index-status");
     assert_eq!((unknown.status, unknown.json()["code"].as_str()), (404, Some("repository_not_found")));
+    let anonymous = server.request("GET", "/repositories/octo%2Fsmall/index-status", &[], b"");
+    assert_eq!(anonymous.status, 401, "index status is for the organization's callers");
+    let elsewhere = server.get("/repositories/someone%2Fsmall/index-status");
+    assert_eq!((elsewhere.status, elsewhere.json()["code"].as_str()), (404, Some("repository_not_found")));
     let malformed = server.get("/repositories/no-slash/index-status");
     let problem = malformed.json();
     assert_eq!(
@@ -279,6 +284,7 @@ fn the_stream_shows_a_running_job_until_it_is_done() {
     let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with(data.path(), &["--allow-local-sources"], &[]);
+    server.member_of("octo");
     push(&server, &repo, "octo/big", &head);
     let deadline = Instant::now() + Duration::from_secs(60);
     while status(&server, "octo%2Fbig").is_none() {
@@ -306,6 +312,7 @@ fn index_with_a_kill(repo: &TestRepo, head: &str, kill_when: KillPoint<'_>) -> (
     // Default leases (5 minutes): the restarted server finishes within the test's wait only because it
     // releases the killed process's leases at once.
     let server = Server::start_with(data.path(), &args, &[]);
+    server.member_of("octo");
     push(&server, repo, "octo/crash", head);
     if let Some(kill_when) = kill_when {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -318,6 +325,7 @@ fn index_with_a_kill(repo: &TestRepo, head: &str, kill_when: KillPoint<'_>) -> (
     let _ = server.wait(Duration::from_secs(10));
 
     let server = Server::start_with(data.path(), &args, &[]);
+    server.member_of("octo");
     let done = wait_finished(&server, "octo%2Fcrash");
     server.signal("TERM");
     let (exit, log) = server.wait(Duration::from_secs(30));

@@ -1,0 +1,9 @@
+//! Integration tests of `ledge-platform` against the real embedded stores: the relational store on
+//! SQLite and the `sessions` KV namespace, both in a temporary directory, on one manual clock.
+
+mod accounts;
+mod api_keys;
+mod cursors;
+mod organizations;
+mod repositories;
+mod support;
