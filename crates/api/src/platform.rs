@@ -34,6 +34,7 @@ pub trait PlatformRoutes: Send + Sync + 'static {
 pub struct AuthRoutes;
 pub struct OrganizationRoutes;
 pub struct ApiKeyRoutes;
+pub struct RepositoryRoutes;
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -44,6 +45,12 @@ impl PlatformRoutes for AuthRoutes {
 impl PlatformRoutes for OrganizationRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
         &modules.organizations
+    }
+}
+
+impl PlatformRoutes for RepositoryRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.repository_records
     }
 }
 
@@ -66,13 +73,20 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
             })?;
             let keys = ledge_auth::JwtKeys::parse_list(keys.expose())
                 .map_err(|e| ApiError::new(ErrorCode::NotConfigured, format!("LEDGE_JWT_KEYS: {e}")))?;
+            let sealing_keys = match state.env.secrets().encryption_key() {
+                Some(keys) => Some(ledge_auth::SealingKeys::parse_list(keys.expose()).map_err(|e| {
+                    ApiError::new(ErrorCode::NotConfigured, format!("LEDGE_ENCRYPTION_KEY: {e}"))
+                })?),
+                None => None,
+            };
             let db = state.env.db().await.map_err(|e| ApiError::internal("cannot open the database", &e))?;
             let sessions = state
                 .env
                 .kv(KvBinding::Sessions)
                 .await
                 .map_err(|e| ApiError::internal("cannot open the sessions namespace", &e))?;
-            Ok(Arc::new(Platform::new(db, sessions, keys, PlatformOptions::default())))
+            let options = PlatformOptions { sealing_keys, ..PlatformOptions::default() };
+            Ok(Arc::new(Platform::new(db, sessions, keys, options)))
         })
         .await
         .cloned()
@@ -179,7 +193,13 @@ impl From<PlatformError> for ApiError {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 ApiError::new(ErrorCode::RateLimited, error.to_string()).retry_after(seconds)
             }
+            PlatformError::NotFound("repository") => {
+                ApiError::new(ErrorCode::RepositoryNotFound, error.to_string()).field("id")
+            }
             PlatformError::NotFound(_) => ApiError::new(ErrorCode::NotFound, error.to_string()),
+            PlatformError::NotConfigured { field, detail } => {
+                ApiError::new(ErrorCode::NotConfigured, detail).field(field)
+            }
             PlatformError::Forbidden(reason) => ApiError::new(ErrorCode::Forbidden, reason),
             PlatformError::Conflict { field, detail } => {
                 let error = ApiError::new(ErrorCode::Conflict, detail);
@@ -270,6 +290,16 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
             Some(_) => Err(invalid(name, "must be a string")),
+        }
+    }
+
+    /// A field that may be absent (`None`), `null` (`Some(None)`) or a string.
+    pub fn nullable_string(&self, name: &str) -> Result<Option<Option<&str>>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(text)) => Ok(Some(Some(text))),
+            Some(_) => Err(invalid(name, "must be a string or null")),
         }
     }
 
