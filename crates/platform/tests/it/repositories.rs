@@ -86,6 +86,9 @@ async fn bad_fields_are_refused_by_name() {
         (NewRepository { git_url: "git@github.com:octo/hello.git", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://user:pw@github.com/octo/hello", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://-/octo/hello", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://github.com:x/octo/hello", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://github.com/octo/x@y", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/octo/hel lo", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/octo/hello?x=1", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/hello", ..hello() }, "name"),
@@ -103,6 +106,15 @@ async fn bad_fields_are_refused_by_name() {
     for (new, field) in cases {
         let error = t.platform.connect_repository(&acme, new).await.unwrap_err();
         assert_eq!(field_of(error), *field, "{new:?}");
+    }
+    for url in [
+        "https://git.example.com:8443/a/b.git",
+        "https://[2001:db8::1]/a/b",
+        "https://git.example.com/team/a/b",
+    ] {
+        let new = NewRepository { git_url: url, name: Some("x/y"), ..hello() };
+        let repo = t.platform.connect_repository(&acme, &new).await.unwrap();
+        t.platform.disconnect_repository(&acme, &repo.id).await.unwrap();
     }
     let fine = NewRepository { default_branch: Some("release/1.x"), ..hello() };
     assert_eq!(t.platform.connect_repository(&acme, &fine).await.unwrap().default_branch, "release/1.x");
@@ -243,4 +255,46 @@ async fn repository_lists_page_by_cursor_without_repeats() {
     }
     let expected: Vec<String> = (0..7).map(|i| format!("octo/repo{i}")).collect();
     assert_eq!(seen, expected);
+}
+
+mod properties {
+    use ledge_platform::PlatformError;
+    use ledge_platform::repositories::{check_branch, check_git_url, check_repository_name};
+    use proptest::prelude::*;
+
+    /// `Ok` values pass their check again unchanged; errors name `field`.
+    fn stable(
+        check: fn(&str) -> Result<String, PlatformError>,
+        field: &str,
+        text: &str,
+    ) -> Result<(), TestCaseError> {
+        match check(text) {
+            Ok(value) => prop_assert_eq!(check(&value).ok(), Some(value)),
+            Err(PlatformError::Invalid { field: named, .. }) => prop_assert_eq!(named, field),
+            Err(other) => prop_assert!(false, "{other:?}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_checked_value_or_a_field_error(text in "\\PC{0,80}") {
+            stable(check_git_url, "git_url", &text)?;
+            stable(check_branch, "default_branch", &text)?;
+            stable(check_repository_name, "name", &text)?;
+        }
+
+        #[test]
+        fn near_urls_and_names_are_checked_or_refused(
+            url in "(https?://)?([a-z0-9.@:-]{0,20})(/[A-Za-z0-9._@?#-]{0,12}){0,4}",
+            name in "[A-Za-z0-9._/-]{0,30}",
+        ) {
+            stable(check_git_url, "git_url", &url)?;
+            stable(check_repository_name, "name", &name)?;
+            stable(check_branch, "default_branch", &name)?;
+            if let Ok(url) = check_git_url(&url) {
+                prop_assert!(url.starts_with("https://") && !url.contains('@'));
+            }
+        }
+    }
 }
