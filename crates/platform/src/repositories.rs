@@ -46,6 +46,25 @@ pub struct RepositoryChange<'a> {
     pub access_token: Option<Option<&'a str>>,
 }
 
+/// A repository whose record goes away with its organization, for [`IndexRemoval`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedRepository {
+    /// The slug of its organization, which its index is kept under.
+    pub org_slug: String,
+    /// Its key `<owner>/<name>`.
+    pub name: String,
+}
+
+/// Removes the index of repositories whose organization is purged (the HTTP layer queues
+/// `remove` jobs). The records are deleted only once this succeeded, so an organization's slug
+/// is never given back while its code is still indexed under it.
+pub trait IndexRemoval: Send + Sync + std::fmt::Debug {
+    fn remove<'a>(
+        &'a self,
+        repositories: &'a [RemovedRepository],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+}
+
 /// A repository's secrets, opened.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RepositorySecrets {

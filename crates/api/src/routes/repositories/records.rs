@@ -8,16 +8,14 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use ledge_auth::{Role, Scope};
-use ledge_env::QueueBinding;
-use ledge_indexing::{MESSAGE_VERSION, RepoRef, RepositoryJob, RepositoryTask};
+use ledge_indexing::RepositoryTask;
 use ledge_platform::{
     Access, Need, NewRepository, PageRequest, PlatformError, Principal, Repository, RepositoryChange,
 };
-use ledge_queue::{MessageBody, SendOptions};
 use serde_json::json;
 
 use crate::AppState;
-use crate::platform::{JsonObject, RepositoryRoutes};
+use crate::platform::{JsonObject, RepositoryRoutes, queue_repository_job};
 use crate::problem::{ApiError, ErrorCode};
 
 type Caller = crate::platform::Caller<RepositoryRoutes>;
@@ -65,11 +63,6 @@ async fn repository(caller: &Caller, id: &str, need: Need) -> Result<(Access, Re
     Ok((access, repository))
 }
 
-fn epoch_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Queues `task` for the repository on `repository-indexing`.
 async fn queue(
     state: &AppState,
@@ -77,27 +70,10 @@ async fn queue(
     repository: &Repository,
     task: RepositoryTask,
 ) -> Result<(), ApiError> {
-    let repo = RepoRef::new(&access.org.slug, &repository.name)
-        .map_err(|e| ApiError::internal("a stored repository has no valid key", &e))?;
-    let job = RepositoryJob {
-        v: MESSAGE_VERSION,
-        org: repo.org().to_owned(),
-        repo: repo.key(),
-        task,
-        order: epoch_ms(),
-        delivery: None,
-    };
-    let body = MessageBody::json_from(&job).map_err(|e| ApiError::internal("cannot encode the job", &e))?;
-    let producer = state
-        .env
-        .queue(QueueBinding::RepositoryIndexing)
-        .await
-        .map_err(|e| ApiError::internal("cannot open the repository-indexing queue", &e))?;
-    producer.send(body, SendOptions::default()).await.map_err(|error| {
-        tracing::error!(%error, repo = %repo, "cannot queue a repository job");
+    queue_repository_job(&state.env, &access.org.slug, &repository.name, task).await.map_err(|error| {
+        tracing::error!(%error, repo = %repository.name, org = %access.org.slug, "cannot queue a repository job");
         ApiError::new(ErrorCode::Unavailable, "the indexing queue did not take the job; retry in a moment")
-    })?;
-    Ok(())
+    })
 }
 
 fn index_task(repository: &Repository) -> RepositoryTask {
