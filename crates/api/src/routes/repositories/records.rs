@@ -1,6 +1,6 @@
 //! The repository records: connect, list, show, update, disconnect, re-index. The records are
 //! `ledge-platform`'s; the indexing jobs go on the `repository-indexing` queue as
-//! [`RepositoryJob`]s for the organization's slug and the repository's key.
+//! [`RepositoryJob`](ledge_indexing::RepositoryJob)s for the organization's slug and the repository's key.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
