@@ -87,6 +87,7 @@ route_modules! {
     auth: PlatformModule = ("auth", Light),
     organizations: PlatformModule = ("organizations", Light),
     repositories: RepositoriesModule = ("repositories", Light),
+    repository_records: PlatformModule = ("repository-records", Light),
     api_keys: PlatformModule = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
     billing: Pending = ("billing", Light),

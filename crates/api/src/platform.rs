@@ -13,8 +13,13 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use ledge_env::KvBinding;
-use ledge_platform::{Access, Need, PageRequest, Platform, PlatformError, PlatformOptions, Principal};
+use ledge_env::{KvBinding, QueueBinding};
+use ledge_indexing::{MESSAGE_VERSION, RepoRef, RepositoryJob, RepositoryTask};
+use ledge_platform::{
+    Access, IndexRemoval, Need, PageRequest, Platform, PlatformError, PlatformOptions, Principal,
+    RemovedRepository,
+};
+use ledge_queue::{MessageBody, SendOptions};
 use serde_json::{Map, Value};
 
 use crate::modules::LazyModule;
@@ -34,6 +39,7 @@ pub trait PlatformRoutes: Send + Sync + 'static {
 pub struct AuthRoutes;
 pub struct OrganizationRoutes;
 pub struct ApiKeyRoutes;
+pub struct RepositoryRoutes;
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -44,6 +50,12 @@ impl PlatformRoutes for AuthRoutes {
 impl PlatformRoutes for OrganizationRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
         &modules.organizations
+    }
+}
+
+impl PlatformRoutes for RepositoryRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.repository_records
     }
 }
 
@@ -66,16 +78,79 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
             })?;
             let keys = ledge_auth::JwtKeys::parse_list(keys.expose())
                 .map_err(|e| ApiError::new(ErrorCode::NotConfigured, format!("LEDGE_JWT_KEYS: {e}")))?;
+            let sealing_keys = match state.env.secrets().encryption_key() {
+                Some(keys) => Some(ledge_auth::SealingKeys::parse_list(keys.expose()).map_err(|e| {
+                    ApiError::new(ErrorCode::NotConfigured, format!("LEDGE_ENCRYPTION_KEY: {e}"))
+                })?),
+                None => None,
+            };
             let db = state.env.db().await.map_err(|e| ApiError::internal("cannot open the database", &e))?;
             let sessions = state
                 .env
                 .kv(KvBinding::Sessions)
                 .await
                 .map_err(|e| ApiError::internal("cannot open the sessions namespace", &e))?;
-            Ok(Arc::new(Platform::new(db, sessions, keys, PlatformOptions::default())))
+            let index_removal: Arc<dyn IndexRemoval> = Arc::new(QueuedIndexRemoval { env: state.env.clone() });
+            let options =
+                PlatformOptions { sealing_keys, index_removal: Some(index_removal), ..PlatformOptions::default() };
+            Ok(Arc::new(Platform::new(db, sessions, keys, options)))
         })
         .await
         .cloned()
+}
+
+/// Queues `task` for repository `name` of the organization `org_slug` on `repository-indexing`;
+/// the error says what failed.
+pub(crate) async fn queue_repository_job(
+    env: &ledge_env::Env,
+    org_slug: &str,
+    name: &str,
+    task: RepositoryTask,
+) -> Result<(), String> {
+    let repo = RepoRef::new(org_slug, name).map_err(|e| format!("the repository has no valid key: {e}"))?;
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let job = RepositoryJob {
+        v: MESSAGE_VERSION,
+        org: repo.org().to_owned(),
+        repo: repo.key(),
+        task,
+        order: i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        delivery: None,
+    };
+    let body = MessageBody::json_from(&job).map_err(|e| format!("cannot encode the job: {e}"))?;
+    let producer = env
+        .queue(QueueBinding::RepositoryIndexing)
+        .await
+        .map_err(|e| format!("cannot open the repository-indexing queue: {e}"))?;
+    producer.send(body, SendOptions::default()).await.map_err(|e| format!("cannot queue the job: {e}"))?;
+    Ok(())
+}
+
+/// Removes the index of a purged organization's repositories by queueing `remove` jobs.
+#[derive(Debug)]
+struct QueuedIndexRemoval {
+    env: Arc<ledge_env::Env>,
+}
+
+impl IndexRemoval for QueuedIndexRemoval {
+    fn remove<'a>(
+        &'a self,
+        repositories: &'a [RemovedRepository],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            for repository in repositories {
+                queue_repository_job(
+                    &self.env,
+                    &repository.org_slug,
+                    &repository.name,
+                    RepositoryTask::Remove,
+                )
+                .await
+                .map_err(|e| format!("{}/{}: {e}", repository.org_slug, repository.name))?;
+            }
+            Ok(())
+        })
+    }
 }
 
 async fn module<M: PlatformRoutes>(state: &AppState) -> Result<Arc<Platform>, ApiError> {
@@ -179,7 +254,13 @@ impl From<PlatformError> for ApiError {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 ApiError::new(ErrorCode::RateLimited, error.to_string()).retry_after(seconds)
             }
+            PlatformError::NotFound("repository") => {
+                ApiError::new(ErrorCode::RepositoryNotFound, error.to_string()).field("id")
+            }
             PlatformError::NotFound(_) => ApiError::new(ErrorCode::NotFound, error.to_string()),
+            PlatformError::NotConfigured { field, detail } => {
+                ApiError::new(ErrorCode::NotConfigured, detail).field(field)
+            }
             PlatformError::Forbidden(reason) => ApiError::new(ErrorCode::Forbidden, reason),
             PlatformError::Conflict { field, detail } => {
                 let error = ApiError::new(ErrorCode::Conflict, detail);
@@ -270,6 +351,16 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
             Some(_) => Err(invalid(name, "must be a string")),
+        }
+    }
+
+    /// A field that may be absent (`None`), `null` (`Some(None)`) or a string.
+    pub fn nullable_string(&self, name: &str) -> Result<Option<Option<&str>>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(text)) => Ok(Some(Some(text))),
+            Some(_) => Err(invalid(name, "must be a string or null")),
         }
     }
 

@@ -37,7 +37,7 @@ pub use page::{Cursor, Page, PageRequest};
 pub use records::{
     ApiKey, AuditEntry, Invitation, Member, Organization, OrganizationWithRole, Repository, User,
 };
-pub use repositories::{NewRepository, RepositoryChange, RepositorySecrets};
+pub use repositories::{IndexRemoval, NewRepository, RemovedRepository, RepositoryChange, RepositorySecrets};
 
 /// Lifetimes and costs of the platform's credentials.
 #[derive(Debug)]
@@ -60,6 +60,9 @@ pub struct PlatformOptions {
     /// Seal the repositories' webhook secrets and access tokens (`LEDGE_ENCRYPTION_KEY`); without
     /// them, a repository can only be connected without secrets.
     pub sealing_keys: Option<SealingKeys>,
+    /// Removes the index of the repositories of purged organizations; without it, organizations
+    /// with connected repositories are never purged (their slugs stay taken).
+    pub index_removal: Option<Arc<dyn IndexRemoval>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -75,6 +78,7 @@ impl Default for PlatformOptions {
             deletion_grace: Duration::from_secs(30 * 24 * 3600),
             throttle: LoginThrottle::default(),
             sealing_keys: None,
+            index_removal: None,
             clock: Arc::new(SystemClock),
         }
     }

@@ -6,7 +6,8 @@
 //! kept for [`PlatformOptions::deletion_grace`](crate::PlatformOptions), during which its owners can
 //! restore it; meanwhile it answers 404 like one that never existed, and its slug stays taken.
 //! Past the grace period it is purged with every record it owns, the next time an organization is
-//! created or deleted ([`Platform::purge_deleted_organizations`]).
+//! created or deleted ([`Platform::purge_deleted_organizations`]) — once the index of its
+//! connected repositories is removed.
 
 use ledge_db::sqlx;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::audit::action;
 use crate::error::{PlatformError, Result};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::records::{Invitation, Member, Organization, OrganizationWithRole, User, role_of};
+use crate::repositories::RemovedRepository;
 use crate::{Access, Platform, ms, new_id};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -213,24 +215,54 @@ impl Platform {
     }
 
     /// Removes the organizations deleted longer ago than the grace period, with their members,
-    /// invitations, API keys and audit log; answers how many. (Their indexed data belongs to the
-    /// indexing side.)
+    /// invitations, API keys, repositories and audit log; answers how many. The index of their
+    /// repositories is removed first through [`PlatformOptions::index_removal`](crate::PlatformOptions);
+    /// an organization whose repositories' index cannot be removed (no removal configured, or it
+    /// failed) waits for a later purge.
     pub async fn purge_deleted_organizations(&self) -> Result<u64> {
         let before = self.now_ms().saturating_sub(ms(self.options.deletion_grace));
+        let rows = sqlx::query(
+            "SELECT o.slug, r.full_name FROM organizations o JOIN repositories r ON r.org_id = o.id
+             WHERE o.deleted_at IS NOT NULL AND o.deleted_at <= $1 ORDER BY o.slug, r.full_name",
+        )
+        .bind(before)
+        .fetch_all(self.db.pool())
+        .await?;
+        let repositories = rows
+            .iter()
+            .map(|row| {
+                Ok(RemovedRepository { org_slug: row.try_get("slug")?, name: row.try_get("full_name")? })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Organizations with repositories are purged only once their index removal is queued.
+        let with_repositories_too = if repositories.is_empty() {
+            true
+        } else {
+            match &self.options.index_removal {
+                Some(removal) => match removal.remove(&repositories).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot remove the index of purged organizations' repositories; purging later");
+                        false
+                    }
+                },
+                None => false,
+            }
+        };
+        let doomed = if with_repositories_too {
+            "SELECT id FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1"
+        } else {
+            "SELECT id FROM organizations o WHERE deleted_at IS NOT NULL AND deleted_at <= $1
+               AND NOT EXISTS (SELECT 1 FROM repositories r WHERE r.org_id = o.id)"
+        };
         let mut tx = self.db.pool().begin().await?;
         for table in ["memberships", "invitations", "api_keys", "repositories", "audit_log"] {
-            let sql = format!(
-                "DELETE FROM {table} WHERE org_id IN
-                 (SELECT id FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1)"
-            );
+            let sql = format!("DELETE FROM {table} WHERE org_id IN ({doomed})");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
         }
+        let sql = format!("DELETE FROM organizations WHERE id IN ({doomed})");
         let purged =
-            sqlx::query("DELETE FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1")
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         if purged > 0 {
             tracing::info!(purged, "purged organizations past their deletion grace period");

@@ -46,6 +46,25 @@ pub struct RepositoryChange<'a> {
     pub access_token: Option<Option<&'a str>>,
 }
 
+/// A repository whose record goes away with its organization, for [`IndexRemoval`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedRepository {
+    /// The slug of its organization, which its index is kept under.
+    pub org_slug: String,
+    /// Its key `<owner>/<name>`.
+    pub name: String,
+}
+
+/// Removes the index of repositories whose organization is purged (the HTTP layer queues
+/// `remove` jobs). The records are deleted only once this succeeded, so an organization's slug
+/// is never given back while its code is still indexed under it.
+pub trait IndexRemoval: Send + Sync + std::fmt::Debug {
+    fn remove<'a>(
+        &'a self,
+        repositories: &'a [RemovedRepository],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+}
+
 /// A repository's secrets, opened.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RepositorySecrets {
@@ -76,18 +95,40 @@ pub fn check_git_url(url: &str) -> Result<String> {
     let Some(rest) = url.strip_prefix("https://") else {
         return Err(bad("must be an https:// URL"));
     };
+    if rest.contains('@') {
+        return Err(bad("must not hold credentials (or '@'); give access_token instead"));
+    }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if authority.contains('@') {
-        return Err(bad("must not hold credentials; give access_token instead"));
+    if !valid_authority(authority) {
+        return Err(bad("must name a host (and optionally a port)"));
     }
-    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
-    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b)) {
-        return Err(bad("must name a host"));
-    }
-    if path.split('/').all(str::is_empty) || url.contains(['?', '#']) {
-        return Err(bad("must name a repository path, without query or fragment"));
+    if path.split('/').all(str::is_empty) || url.contains(['?', '#', '\\']) {
+        return Err(bad("must name a repository path, without query, fragment or '\\'"));
     }
     Ok(url.to_string())
+}
+
+/// `host[:port]`: DNS labels (letters, digits, inner `-`) or a bracketed IPv6 address.
+fn valid_authority(authority: &str) -> bool {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// The repository key a URL names by default: its last two path segments, `.git` stripped.

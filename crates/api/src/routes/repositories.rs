@@ -1,14 +1,25 @@
-//! `GET /repositories/{id}/index-status` (a repository's indexing: progress, failures, skips, queue
-//! backlog and dead letters, embeddings mode) and `GET /repositories/{id}/index-status/stream` (the
-//! same as Server-Sent Events while it changes, then `done`). The other repository routes are still
-//! pending (501).
+//! Repositories of an organization (`ledge-platform`) and their indexing:
 //!
-//! Both need an authenticated caller of the repository's organization (the organization whose slug
-//! is the owner's login): a member, or an API key with `repos:read`; any other repository answers
-//! 404 `repository_not_found`.
+//! * `POST /repositories` connects one (`org`, `git_url`, optional `name` `<owner>/<name>`,
+//!   `default_branch`, `webhook_secret`, `access_token` — the secrets sealed at rest with
+//!   `LEDGE_ENCRYPTION_KEY`, never shown again) and queues its first index;
+//!   `GET /repositories?org=` lists them (`cursor`, `limit`);
+//! * `GET|PATCH|DELETE /repositories/{id}`: one repository by its record id; deleting queues a
+//!   `remove` job on `repository-indexing` (its chunks, vectors, artifacts and keyword documents)
+//!   and then drops the record;
+//! * `POST /repositories/{id}/reindex` queues an `index` job for the head of its default branch;
+//! * `GET /repositories/{id}/index-status` (a repository's indexing: progress, failures, skips,
+//!   queue backlog and dead letters, embeddings mode) and `GET /repositories/{id}/index-status/stream`
+//!   (the same as Server-Sent Events while it changes, then `done`).
 //!
-//! `{id}` is the repository key `<owner>/<name>`, percent-encoded as one path segment
-//! (`octo%2Fhello`). The module state is the process's indexing [`Pipeline`] — the one the queue
+//! Members (and keys with `repos:read`) read; admins and owners (and keys with `repos:write`)
+//! connect, change, remove and re-index. `org` is the organization's slug or id; an API key's
+//! organization is the default. A repository of an organization the caller is not in answers 404
+//! `repository_not_found`, like one that does not exist.
+//!
+//! For the index-status routes `{id}` is the record id or the repository key `<owner>/<name>`,
+//! percent-encoded as one path segment (`octo%2Fhello`, read in the organization whose slug is the
+//! owner's login). Their module state is the process's indexing [`Pipeline`] — the one the queue
 //! consumers run, so that one durable-object host serves each coordinator — handed over with
 //! [`AppState::provide_pipeline`] once the consumers are built.
 
@@ -20,7 +31,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{get, post};
 use futures::Stream;
 use ledge_auth::{Role, Scope};
 use ledge_indexing::{IndexStatus, Pipeline, RepoRef, org_of_owner};
@@ -28,6 +39,8 @@ use ledge_platform::Need;
 use tokio::sync::watch;
 
 use crate::AppState;
+
+mod records;
 use crate::platform::AuthRoutes;
 use crate::problem::{ApiError, ErrorCode};
 
@@ -44,19 +57,11 @@ const PIPELINE_WAIT: Duration = Duration::from_secs(10);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/repositories", post(records::connect).get(records::list))
+        .route("/repositories/{id}", get(records::show).patch(records::update).delete(records::disconnect))
+        .route("/repositories/{id}/reindex", post(records::reindex))
         .route("/repositories/{id}/index-status", get(index_status))
         .route("/repositories/{id}/index-status/stream", get(index_status_stream))
-        .route("/repositories", any(not_yet))
-        .route("/repositories/{id}", any(not_yet))
-}
-
-/// The repository routes of later work (listing, one repository): 501, building nothing. (A
-/// catch-all beside `{id}/index-status` is refused by the router; deeper unknown paths are 404.)
-async fn not_yet() -> ApiError {
-    ApiError::new(
-        ErrorCode::NotImplemented,
-        "this repositories route is not available in this version of ledge",
-    )
 }
 
 /// Members read index status; keys need `repos:read`.
@@ -101,8 +106,14 @@ fn starting() -> ApiError {
     ApiError::new(ErrorCode::Unavailable, "the indexing pipeline is not running yet; retry in a moment")
 }
 
-/// The repository named by `{id}`, in the caller's organization.
+/// The repository named by `{id}` (a record id, or a repository key), in the caller's organization.
 async fn repository(caller: &Caller, id: &str) -> Result<RepoRef, ApiError> {
+    if !id.contains('/') {
+        let (access, record) = caller.platform.repository_access(&caller.principal, id).await?;
+        access.require(READ_STATUS)?;
+        return RepoRef::new(&access.org.slug, &record.name)
+            .map_err(|e| ApiError::internal("a stored repository has no valid key", &e));
+    }
     let invalid = |reason: String| {
         ApiError::new(
             ErrorCode::InvalidRepositoryId,

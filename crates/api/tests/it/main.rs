@@ -5,6 +5,7 @@ mod accounts;
 mod harness;
 mod health;
 mod matrix;
+mod repositories;
 mod routing;
 mod search;
 mod tenants;

@@ -28,6 +28,8 @@ enum Fill {
     FreshKey,
     /// `{id}` is an invitation the owner creates just before the request.
     FreshInvitation,
+    /// `{id}` is a repository the owner connects just before the request; the body, if not empty.
+    FreshRepository(&'static str),
 }
 
 struct Row {
@@ -65,8 +67,12 @@ const TABLE: &[Row] = &[
     same("POST", "/webhooks/github", 401),
     row("GET", "/search", "/search?q=parse&org=acme", Fill::Plain,                           [401, 404, 403, 200, 200, 200, 200]),
     row("POST", "/search", "/search", Fill::Body(r#"{"q":"parse","org":"acme"}"#),          [401, 404, 403, 200, 200, 200, 200]),
-    same("ANY", "/repositories", 501),
-    same("ANY", "/repositories/{id}", 501),
+    row("POST", "/repositories", "/repositories", Fill::Body(r#"{"org":"acme","git_url":"https://github.com/acme/r{n}"}"#), [401, 404, 403, 201, 403, 201, 201]),
+    row("GET", "/repositories", "/repositories?org=acme", Fill::Plain,                       [401, 404, 403, 200, 200, 200, 200]),
+    row("GET", "/repositories/{id}", "/repositories/{id}", Fill::FreshRepository(""),        [401, 404, 403, 200, 200, 200, 200]),
+    row("PATCH", "/repositories/{id}", "/repositories/{id}", Fill::FreshRepository(r#"{"default_branch":"develop"}"#), [401, 404, 403, 200, 403, 200, 200]),
+    row("DELETE", "/repositories/{id}", "/repositories/{id}", Fill::FreshRepository(""),     [401, 404, 403, 202, 403, 202, 202]),
+    row("POST", "/repositories/{id}/reindex", "/repositories/{id}/reindex", Fill::FreshRepository(""), [401, 404, 403, 202, 403, 202, 202]),
     // 0: let through, then waits for the indexing pipeline (not probed).
     row("GET", "/repositories/{id}/index-status", "/repositories/acme%2Fhello/index-status", Fill::Plain, [401, 404, 403, 0, 0, 0, 0]),
     row("GET", "/repositories/{id}/index-status/stream", "/repositories/acme%2Fhello/index-status/stream", Fill::Plain, [401, 404, 403, 0, 0, 0, 0]),
@@ -152,6 +158,13 @@ fn token_of(t: &Tenants, caller: usize) -> Option<&str> {
     }
 }
 
+async fn fresh_repository(app: &TestApp, t: &Tenants, n: usize) -> String {
+    let body = json!({ "org": t.org, "git_url": format!("https://github.com/acme/fresh{n}") });
+    let answer = app.post("/repositories", Some(&t.owner), body).await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    answer.json()["repository"]["id"].as_str().unwrap().to_string()
+}
+
 async fn fresh_invitation(app: &TestApp, t: &Tenants, n: usize) -> String {
     let path = format!("/organizations/{}/invitations", t.org);
     let body = json!({ "email": format!("fresh{n}@example.com"), "role": "member" });
@@ -185,6 +198,12 @@ async fn every_route_answers_each_caller_as_the_table_says() {
                     path = path.replace("{id}", &app.api_key(&t.org, &t.owner, &["search:read"]).await.0)
                 }
                 Fill::FreshInvitation => path = path.replace("{id}", &fresh_invitation(&app, &t, n).await),
+                Fill::FreshRepository(text) => {
+                    path = path.replace("{id}", &fresh_repository(&app, &t, n).await);
+                    if !text.is_empty() {
+                        body = Some(serde_json::from_str(text).unwrap());
+                    }
+                }
             }
             let method = if row.method == "ANY" { "GET" } else { row.method };
             // Each request from its own address, so the per-address login limit does not interfere.

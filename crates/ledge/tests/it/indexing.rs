@@ -243,7 +243,13 @@ fn a_pushed_repository_is_indexed_with_its_progress_visible_and_streamed() {
     assert_eq!(anonymous.status, 401, "index status is for the organization's callers");
     let elsewhere = server.get("/repositories/someone%2Fsmall/index-status");
     assert_eq!((elsewhere.status, elsewhere.json()["code"].as_str()), (404, Some("repository_not_found")));
-    let malformed = server.get("/repositories/no-slash/index-status");
+    // Without a '/', `{id}` is a connected repository's record id.
+    let unconnected = server.get("/repositories/no-slash/index-status");
+    assert_eq!(
+        (unconnected.status, unconnected.json()["code"].as_str()),
+        (404, Some("repository_not_found"))
+    );
+    let malformed = server.get("/repositories/octo%2F/index-status");
     let problem = malformed.json();
     assert_eq!(
         (malformed.status, &problem["code"], &problem["field"]),

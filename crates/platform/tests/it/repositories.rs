@@ -2,10 +2,19 @@
 
 use ledge_auth::{Scope, Scopes, SealingKeys};
 use ledge_platform::{
-    Access, NewRepository, PageRequest, PlatformError, Principal, RepositoryChange, RepositorySecrets,
+    Access, IndexRemoval, NewRepository, PageRequest, PlatformError, Principal, RemovedRepository,
+    RepositoryChange, RepositorySecrets,
 };
 
-use crate::support::{SEALING_KEYS, TestPlatform, lenient, platform_sealing, platform_with};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{
+    SEALING_KEYS, TestPlatform, lenient, platform_options, platform_sealing, platform_with,
+};
 
 /// Ada owns acme and other; answers her access to each.
 async fn owner(t: &TestPlatform) -> (Principal, Access, Access) {
@@ -86,6 +95,9 @@ async fn bad_fields_are_refused_by_name() {
         (NewRepository { git_url: "git@github.com:octo/hello.git", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://user:pw@github.com/octo/hello", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://-/octo/hello", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://github.com:x/octo/hello", ..hello() }, "git_url"),
+        (NewRepository { git_url: "https://github.com/octo/x@y", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/octo/hel lo", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/octo/hello?x=1", ..hello() }, "git_url"),
         (NewRepository { git_url: "https://github.com/hello", ..hello() }, "name"),
@@ -103,6 +115,15 @@ async fn bad_fields_are_refused_by_name() {
     for (new, field) in cases {
         let error = t.platform.connect_repository(&acme, new).await.unwrap_err();
         assert_eq!(field_of(error), *field, "{new:?}");
+    }
+    for url in [
+        "https://git.example.com:8443/a/b.git",
+        "https://[2001:db8::1]/a/b",
+        "https://git.example.com/team/a/b",
+    ] {
+        let new = NewRepository { git_url: url, name: Some("x/y"), ..hello() };
+        let repo = t.platform.connect_repository(&acme, &new).await.unwrap();
+        t.platform.disconnect_repository(&acme, &repo.id).await.unwrap();
     }
     let fine = NewRepository { default_branch: Some("release/1.x"), ..hello() };
     assert_eq!(t.platform.connect_repository(&acme, &fine).await.unwrap().default_branch, "release/1.x");
@@ -243,4 +264,111 @@ async fn repository_lists_page_by_cursor_without_repeats() {
     }
     let expected: Vec<String> = (0..7).map(|i| format!("octo/repo{i}")).collect();
     assert_eq!(seen, expected);
+}
+
+/// Records the repositories it is asked to remove; fails while `failing` is set.
+#[derive(Debug, Default)]
+struct Removals {
+    removed: Mutex<Vec<RemovedRepository>>,
+    failing: AtomicBool,
+}
+
+impl IndexRemoval for Removals {
+    fn remove<'a>(
+        &'a self,
+        repositories: &'a [RemovedRepository],
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err("the queue is down".to_string());
+            }
+            self.removed.lock().unwrap().extend_from_slice(repositories);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_purged_organization_gives_its_slug_back_only_once_its_repositories_index_removal_is_queued() {
+    let removals = Arc::new(Removals { failing: AtomicBool::new(true), ..Removals::default() });
+    let t = platform_options(lenient(), None, Some(removals.clone())).await;
+    let (ada, acme, _) = owner(&t).await;
+    t.platform.connect_repository(&acme, &hello()).await.unwrap();
+    t.platform.delete_organization(&acme).await.unwrap();
+    t.advance(Duration::from_secs(31 * 24 * 3600));
+    let Principal::User { user, .. } = &ada else { panic!() };
+
+    // The removal fails: acme is not purged, its slug stays taken.
+    assert_eq!(t.platform.purge_deleted_organizations().await.unwrap(), 0);
+    let taken = t.platform.create_organization(user, "Acme", Some("acme")).await.unwrap_err();
+    assert!(matches!(taken, PlatformError::Conflict { field: Some("slug"), .. }), "{taken:?}");
+
+    removals.failing.store(false, Ordering::SeqCst);
+    let again = t.platform.create_organization(user, "Acme", Some("acme")).await.unwrap();
+    assert_eq!(
+        *removals.removed.lock().unwrap(),
+        [RemovedRepository { org_slug: "acme".into(), name: "octo/hello".into() }]
+    );
+    let access = t.platform.access(&ada, &again.organization.id).await.unwrap();
+    assert!(t.platform.repositories(&access, &PageRequest::first(10)).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn without_an_index_removal_organizations_with_repositories_are_not_purged() {
+    let t = platform_options(lenient(), None, None).await;
+    let (ada, acme, other) = owner(&t).await;
+    t.platform.connect_repository(&acme, &hello()).await.unwrap();
+    t.platform.delete_organization(&acme).await.unwrap();
+    t.platform.delete_organization(&other).await.unwrap();
+    t.advance(Duration::from_secs(31 * 24 * 3600));
+    assert_eq!(
+        t.platform.purge_deleted_organizations().await.unwrap(),
+        1,
+        "only the one without repositories"
+    );
+    let Principal::User { user, .. } = &ada else { panic!() };
+    assert!(t.platform.create_organization(user, "Acme", Some("acme")).await.is_err());
+    t.platform.create_organization(user, "Other", Some("other")).await.unwrap();
+}
+
+mod properties {
+    use ledge_platform::PlatformError;
+    use ledge_platform::repositories::{check_branch, check_git_url, check_repository_name};
+    use proptest::prelude::*;
+
+    /// `Ok` values pass their check again unchanged; errors name `field`.
+    fn stable(
+        check: fn(&str) -> Result<String, PlatformError>,
+        field: &str,
+        text: &str,
+    ) -> Result<(), TestCaseError> {
+        match check(text) {
+            Ok(value) => prop_assert_eq!(check(&value).ok(), Some(value)),
+            Err(PlatformError::Invalid { field: named, .. }) => prop_assert_eq!(named, field),
+            Err(other) => prop_assert!(false, "{other:?}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_checked_value_or_a_field_error(text in "\\PC{0,80}") {
+            stable(check_git_url, "git_url", &text)?;
+            stable(check_branch, "default_branch", &text)?;
+            stable(check_repository_name, "name", &text)?;
+        }
+
+        #[test]
+        fn near_urls_and_names_are_checked_or_refused(
+            url in "(https?://)?([a-z0-9.@:-]{0,20})(/[A-Za-z0-9._@?#-]{0,12}){0,4}",
+            name in "[A-Za-z0-9._/-]{0,30}",
+        ) {
+            stable(check_git_url, "git_url", &url)?;
+            stable(check_repository_name, "name", &name)?;
+            stable(check_branch, "default_branch", &name)?;
+            if let Ok(url) = check_git_url(&url) {
+                prop_assert!(url.starts_with("https://") && !url.contains('@'));
+            }
+        }
+    }
 }

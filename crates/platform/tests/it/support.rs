@@ -6,7 +6,7 @@ use std::time::Duration;
 use ledge_auth::password::Cost;
 use ledge_auth::{JwtKeys, LoginThrottle, SealingKeys, TokenBuckets};
 use ledge_kv::{ManualClock, SqliteKv, SqliteKvOptions};
-use ledge_platform::{LoginTokens, Platform, PlatformOptions, Principal};
+use ledge_platform::{IndexRemoval, LoginTokens, Platform, PlatformOptions, Principal};
 
 pub const PASSWORD: &str = "a long enough passphrase";
 
@@ -28,6 +28,14 @@ pub async fn platform_with(throttle: LoginThrottle) -> TestPlatform {
 
 /// A platform with these sealing keys (`None`: no `LEDGE_ENCRYPTION_KEY`).
 pub async fn platform_sealing(throttle: LoginThrottle, sealing_keys: Option<SealingKeys>) -> TestPlatform {
+    platform_options(throttle, sealing_keys, None).await
+}
+
+pub async fn platform_options(
+    throttle: LoginThrottle,
+    sealing_keys: Option<SealingKeys>,
+    index_removal: Option<Arc<dyn IndexRemoval>>,
+) -> TestPlatform {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_now());
     let db = match std::env::var("LEDGE_PLATFORM_TEST_POSTGRES") {
@@ -47,6 +55,7 @@ pub async fn platform_sealing(throttle: LoginThrottle, sealing_keys: Option<Seal
         password_cost: Cost { memory_kib: 64, passes: 1, lanes: 1 },
         throttle,
         sealing_keys,
+        index_removal,
         clock: clock.clone(),
         ..PlatformOptions::default()
     };
