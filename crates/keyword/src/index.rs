@@ -152,7 +152,7 @@ impl KeywordIndex {
         let index = Index::builder()
             .schema(schema)
             .tokenizers(schema::tokenizers())
-            .open_or_create(directory)
+            .open_or_create(directory.clone())
             .map_err(|error| match error {
                 TantivyError::SchemaError(_) => KeywordError::SchemaMismatch { dir: dir.to_owned() },
                 error => storage(error),
@@ -168,7 +168,12 @@ impl KeywordIndex {
                 error => storage(error),
             })?;
         writer.set_merge_policy(Box::new(merge_policy()));
-        let reader = index
+        // The reader has an index of its own over the same files, whose document stores are read
+        // with pread (see `pread`); it shares the directory's watch of meta.json.
+        let mut read_index =
+            Index::open(crate::pread::StoresByPread::new(directory, dir)).map_err(storage)?;
+        read_index.set_tokenizers(schema::tokenizers());
+        let reader = read_index
             .reader_builder()
             // Commits reload explicitly; the watch also picks up the segment merges finished later.
             .reload_policy(ReloadPolicy::OnCommitWithDelay)

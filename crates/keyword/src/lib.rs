@@ -52,6 +52,7 @@
 mod analyzer;
 mod error;
 mod index;
+mod pread;
 mod query;
 mod schema;
 mod staging;
