@@ -31,13 +31,13 @@ use tokio::sync::OnceCell;
 use crate::cursor;
 use crate::error::SearchError;
 use crate::pattern::{self, Pattern};
-use crate::rank::{self, MAX_HITS_PER_FILE, Ranked};
+use crate::rank::{self, FusionWeights, MAX_HITS_PER_FILE, Ranked};
 use crate::request::{DEFAULT_LIMIT, Fusion, MAX_LIMIT, MAX_RESULTS, Mode, SearchRequest};
 use crate::snippet::{Highlighter, Snippet, snippet};
 use crate::syntax::{self, ParsedQuery, Term};
 
-/// How a [`Searcher`] bounds its work.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a [`Searcher`] bounds its work and fuses rankings.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchOptions {
     /// Hits of one file before the rest of the file's hits are pushed down (default 3).
     pub max_hits_per_file: usize,
@@ -48,6 +48,8 @@ pub struct SearchOptions {
     /// Nearest vectors asked of the vector index at most (1..=100, default 100); a page asks for twice
     /// the hits it needs up to it, at least 40.
     pub semantic_candidates: usize,
+    /// How hybrid mode weighs the two rankings.
+    pub fusion: FusionWeights,
 }
 
 impl Default for SearchOptions {
@@ -57,6 +59,7 @@ impl Default for SearchOptions {
             regex_scan_chunks: 20_000,
             symbol_scan_chunks: 5_000,
             semantic_candidates: 100,
+            fusion: FusionWeights::default(),
         }
     }
 }
@@ -190,10 +193,8 @@ impl Searcher {
             Mode::Hybrid => {
                 let keyword = self.keyword_ranking(&plan, candidates)?;
                 let semantic = self.semantic_ranking(&plan, &keyword).await?;
-                let mut names: Vec<String> =
-                    plan.query.terms.iter().map(|t| t.text().to_lowercase()).collect();
-                names.push(plan.query.free_text().to_lowercase());
-                let fused = rank::fuse(keyword, semantic, plan.fusion, &names);
+                let names = symbol_names(&plan.query.terms);
+                let fused = rank::fuse(keyword, semantic, plan.fusion, self.options.fusion, &names);
                 (fused, Highlighter::for_terms(&plan.query.terms))
             }
             Mode::Regex => {
@@ -407,6 +408,28 @@ impl Searcher {
     }
 }
 
+/// The names hybrid mode boosts a chunk for having as its symbol (lowercased): the whole query, and each
+/// word shaped like an identifier (`parse_json`, `parseJson`, `Vec::new`, `v2`). The plain words of a
+/// sentence are not names: boosting them would put the `Literal` type first for "returns the literal
+/// text", which the quality evaluation measured as worse than keyword search alone.
+fn symbol_names(terms: &[Term]) -> Vec<String> {
+    let identifier = |word: &str| {
+        word.contains(['_', ':', '.'])
+            || word.chars().any(|c| c.is_ascii_digit())
+            || word.chars().skip(1).any(char::is_uppercase)
+    };
+    let mut names: Vec<String> = terms
+        .iter()
+        .filter(|t| terms.len() == 1 || matches!(t, Term::Word(w) if identifier(w)))
+        .map(|t| t.text().to_lowercase())
+        .collect();
+    let whole = terms.iter().map(Term::text).collect::<Vec<_>>().join(" ").to_lowercase();
+    if !names.contains(&whole) {
+        names.push(whole);
+    }
+    names
+}
+
 /// Checks a request in full and turns it into a plan.
 fn plan(request: &SearchRequest) -> Result<Plan, SearchError> {
     let org = request.org.trim();
@@ -539,6 +562,17 @@ mod tests {
         let other_org =
             SearchRequest { org: "globex".into(), cursor: Some(cursor), ..request("parse json lang:rust") };
         assert_eq!(plan(&other_org).unwrap_err().field(), Some("cursor"));
+    }
+
+    #[test]
+    fn only_identifiers_and_the_whole_query_are_boosted_as_symbol_names() {
+        let terms = |q: &str| syntax::parse(q).unwrap().terms;
+        assert_eq!(symbol_names(&terms("Widget")), ["widget"]);
+        assert_eq!(
+            symbol_names(&terms("returns the Literal of parse_json or HeaderMap v2")),
+            ["parse_json", "headermap", "v2", "returns the literal of parse_json or headermap v2"]
+        );
+        assert_eq!(symbol_names(&terms("Vec::new")), ["vec::new"]);
     }
 
     #[test]
