@@ -42,12 +42,9 @@ pub(crate) struct Ranked {
     pub score: f32,
 }
 
-/// Whether the chunk's symbol is one of `names` (lowercased), case-insensitively.
+/// Whether the chunk's symbol, or another of its names, is one of `names` (lowercased), case-insensitively.
 fn is_exact_symbol(doc: &ChunkDoc, names: &[String]) -> bool {
-    doc.symbol.as_deref().is_some_and(|s| {
-        let s = s.to_lowercase();
-        names.contains(&s)
-    })
+    doc.symbol.iter().chain(&doc.symbols).any(|s| names.contains(&s.to_lowercase()))
 }
 
 /// Min-max normalisation to [0, 1]; a ranking whose scores are all equal maps to 1.
@@ -157,6 +154,7 @@ mod tests {
             path: path.into(),
             language: "rust".into(),
             symbol: symbol.map(Into::into),
+            symbols: symbol.into_iter().map(Into::into).collect(),
             kind: "function".into(),
             start_line: lines.0,
             end_line: lines.1,
@@ -226,6 +224,15 @@ mod tests {
         let fused =
             fuse(keyword, Vec::new(), Fusion::Rrf, FusionWeights::default(), &["parsejson".to_owned()]);
         assert_eq!(ids(&fused), ["b", "a"]);
+    }
+
+    #[test]
+    fn any_name_of_a_merged_chunk_is_an_exact_symbol_match() {
+        let mut keyword = ranked(&[("a", 9.0), ("merged", 5.0)]);
+        keyword[1].doc.symbols = vec!["add".into(), "ParseJson".into()];
+        let fused =
+            fuse(keyword, Vec::new(), Fusion::Rrf, FusionWeights::default(), &["parsejson".to_owned()]);
+        assert_eq!(ids(&fused), ["merged", "a"]);
     }
 
     #[test]

@@ -73,7 +73,11 @@ pub struct SearchHit {
     pub path: String,
     pub start_line: u32,
     pub end_line: u32,
+    /// The definition the chunk is (a part of), when there is exactly one.
     pub symbol: Option<String>,
+    /// Every definition the chunk holds or names (all of them for a chunk merged from several small ones).
+    #[serde(default)]
+    pub symbols: Vec<String>,
     pub language: String,
     /// Higher is better; comparable within one result list only (BM25, cosine, fused score, number of
     /// regex matches, symbol closeness, by mode).
@@ -227,6 +231,7 @@ impl Searcher {
                     start_line: hit.doc.start_line,
                     end_line: hit.doc.end_line,
                     symbol: hit.doc.symbol.clone(),
+                    symbols: hit.doc.symbols.clone(),
                     language: hit.doc.language.clone(),
                     score: hit.score,
                     snippet: snippet(&hit.doc.text, hit.doc.start_line, &matches),
@@ -384,22 +389,28 @@ impl Searcher {
         Ok((ranked, notice))
     }
 
-    /// Chunks whose symbol starts with `name` (case-insensitively): exact matches first (same case
-    /// before other case), then the closest in length.
+    /// Chunks with a name (their symbol or another of their names) starting with `name`
+    /// (case-insensitively): exact matches first (same case before other case), then the closest in length;
+    /// a chunk scores by its best name.
     fn symbol_ranking(&self, plan: &Plan, name: &str) -> Result<Vec<Ranked>, SearchError> {
         let mut query = Self::keyword_query(plan, String::new(), ledge_keyword::MAX_LIMIT);
         query.symbol = Some(SymbolFilter::Prefix(name.to_owned()));
         let lower = name.to_lowercase();
         let mut ranked = Vec::new();
         self.keyword.scan(&query, self.options.symbol_scan_chunks, |doc| {
-            let symbol = doc.symbol.as_deref().unwrap_or_default();
-            let score = if symbol == name {
-                3.0
-            } else if symbol.to_lowercase() == lower {
-                2.0
-            } else {
-                name.len() as f32 / symbol.len().max(1) as f32
+            let closeness = |symbol: &String| {
+                let folded = symbol.to_lowercase();
+                if symbol == name {
+                    3.0
+                } else if folded == lower {
+                    2.0
+                } else if folded.starts_with(&lower) {
+                    name.len() as f32 / symbol.len().max(1) as f32
+                } else {
+                    0.0
+                }
             };
+            let score = doc.symbol.iter().chain(&doc.symbols).map(closeness).fold(0.0, f32::max);
             ranked.push(Ranked { doc, score });
             true
         })?;

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 #[path = "../../examples/eval/harness.rs"]
 mod harness;
+mod merged;
 mod quality;
 mod search;
 mod support;
