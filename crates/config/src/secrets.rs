@@ -76,6 +76,11 @@ declare_secrets! {
     /// A token that can read the repositories ledge indexes over https (a GitHub App installation
     /// token or a personal access token); public repositories need none.
     GithubToken => "LEDGE_GITHUB_TOKEN", "github_token";
+    /// The key of Voyage AI's embeddings API (`[embedding] provider = "voyage"`).
+    VoyageApiKey => "LEDGE_VOYAGE_API_KEY", "voyage_api_key";
+    /// The key of an OpenAI-compatible embeddings API (`[embedding] provider = "openai"`), sent as a
+    /// bearer token.
+    OpenaiApiKey => "LEDGE_OPENAI_API_KEY", "openai_api_key";
 }
 
 impl SecretName {
