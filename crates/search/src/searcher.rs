@@ -420,14 +420,16 @@ impl Searcher {
 }
 
 /// The names hybrid mode boosts a chunk for having as its symbol (lowercased): the whole query, and each
-/// word shaped like an identifier (`parse_json`, `parseJson`, `Vec::new`, `v2`). The plain words of a
+/// word shaped like an identifier (`parse_json`, `parseJson`, `HeaderMap`, `Vec::new`, `v2`). The plain words of a
 /// sentence are not names: boosting them would put the `Literal` type first for "returns the literal
 /// text", which the quality evaluation measured as worse than keyword search alone.
 fn symbol_names(terms: &[Term]) -> Vec<String> {
+    // An acronym (`HTTP`, `HIR`) is a plain word too: boosting those cost MRR@10 0.010 on the evaluation.
     let identifier = |word: &str| {
+        let chars: Vec<char> = word.chars().collect();
         word.contains(['_', ':', '.'])
-            || word.chars().any(|c| c.is_ascii_digit())
-            || word.chars().skip(1).any(char::is_uppercase)
+            || chars.iter().any(char::is_ascii_digit)
+            || chars.windows(2).any(|pair| pair[0].is_lowercase() && pair[1].is_uppercase())
     };
     let mut names: Vec<String> = terms
         .iter()
@@ -580,8 +582,8 @@ mod tests {
         let terms = |q: &str| syntax::parse(q).unwrap().terms;
         assert_eq!(symbol_names(&terms("Widget")), ["widget"]);
         assert_eq!(
-            symbol_names(&terms("returns the Literal of parse_json or HeaderMap v2")),
-            ["parse_json", "headermap", "v2", "returns the literal of parse_json or headermap v2"]
+            symbol_names(&terms("returns the Literal of parse_json or HeaderMap v2 as HTTP")),
+            ["parse_json", "headermap", "v2", "returns the literal of parse_json or headermap v2 as http"]
         );
         assert_eq!(symbol_names(&terms("Vec::new")), ["vec::new"]);
     }

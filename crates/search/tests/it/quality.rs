@@ -43,6 +43,7 @@ async fn hybrid_search_ranks_documented_functions_better_than_keyword_search() {
     let semantic = harness::evaluate(&searcher, &corpus.queries, Mode::Semantic, Fusion::default()).await;
     let hybrid = harness::evaluate(&searcher, &corpus.queries, Mode::Hybrid, Fusion::default()).await;
     let report = format!("keyword {keyword:?}\nsemantic {semantic:?}\nhybrid {hybrid:?}");
+    eprintln!("{report}");
     assert!(hybrid.mrr > keyword.mrr, "{report}");
     assert!(hybrid.recall >= keyword.recall, "{report}");
     env.close().await;
