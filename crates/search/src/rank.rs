@@ -11,11 +11,12 @@ use crate::request::Fusion;
 /// The `k` of reciprocal rank fusion: a hit at rank `r` (from 1) of a ranking adds `1 / (k + r)`. 10
 /// rather than the customary 60: a smaller `k` lets a first place in one ranking outweigh a middling place
 /// in both, which the quality evaluation (`examples/eval`, BENCHMARKS.md) measured as better for code
-/// (MRR@10 0.256 against 0.242 at 60, semantic weight 0.4).
+/// (MRR@10 0.344 against 0.323 at 60, semantic weight 0.3).
 pub const RRF_K: f32 = 10.0;
-/// The weight of the semantic ranking (the keyword ranking has `1 − w`), in both fusions. 0.4: the
-/// keyword ranking is the stronger of the two on code (see BENCHMARKS.md, search quality).
-pub const SEMANTIC_WEIGHT: f32 = 0.4;
+/// The weight of the semantic ranking (the keyword ranking has `1 − w`), in both fusions. 0.3: the
+/// keyword ranking is the stronger of the two on code; 0.3 had the best MRR@10 of the weights tried on
+/// the quality evaluation (0.2 to 0.6, see BENCHMARKS.md, search quality).
+pub const SEMANTIC_WEIGHT: f32 = 0.3;
 /// How many hits of one file a page shows before the file's further hits are pushed below the others.
 pub const MAX_HITS_PER_FILE: usize = 3;
 
