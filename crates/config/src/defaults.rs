@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::schema::{
     BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
-    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, QueueConfig, QueueDriver, ServerConfig,
-    StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
+    QueueConfig, QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 
 /// The default data directory, relative to the working directory.
@@ -153,6 +153,18 @@ driver = "sqlite"
 driver = "sqlite"
 dimensions = 256
 metric = "cosine"
+
+# Which model embeds chunks and queries: "local" (the static model `ledge model pull` installs), "voyage"
+# (Voyage AI; LEDGE_VOYAGE_API_KEY) or "openai" (OpenAI or any OpenAI-compatible server such as Ollama or
+# vLLM; LEDGE_OPENAI_API_KEY if it needs one). Vectors must have the code index's `dimensions`.
+[embedding]
+provider = "local"
+model = ""                  # e.g. "voyage-code-3", "text-embedding-3-small", "nomic-embed-text"
+url = ""                    # "" = the provider's own endpoint; e.g. "http://localhost:11434/v1/embeddings"
+request_dimensions = false  # ask the API for `dimensions` (models with several output sizes)
+batch_size = 128
+timeout = "30s"
+max_retries = 5
 "#;
 
 impl ServerConfig {
@@ -175,6 +187,20 @@ impl ServerConfig {
 impl StorageConfig {
     pub(crate) fn initial() -> Self {
         StorageConfig { durability: Durability::Process }
+    }
+}
+
+impl EmbeddingConfig {
+    pub(crate) fn initial() -> Self {
+        EmbeddingConfig {
+            provider: EmbeddingProvider::Local,
+            model: String::new(),
+            url: String::new(),
+            request_dimensions: false,
+            batch_size: 128,
+            timeout: Duration::from_secs(30),
+            max_retries: 5,
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use crate::defaults::{DEFAULT_DATA_DIR, DEFAULT_TOML};
 use crate::env_overrides::{CONFIG_VARIABLE, DATA_DIR_VARIABLE, apply_env};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Location};
 use crate::paths::absolute;
-use crate::schema::{Config, DatabaseConfig, DatabaseUrl, ServerConfig, StorageConfig};
+use crate::schema::{
+    Config, DatabaseConfig, DatabaseUrl, EmbeddingConfig, EmbeddingProvider, ServerConfig, StorageConfig,
+};
 use crate::secrets::{Secrets, read_secrets};
 use crate::toml_file::{FileDataDir, TomlFile};
 
@@ -103,6 +105,7 @@ pub fn load(options: LoadOptions) -> Result<Config, ConfigErrors> {
     }
     config.resolve_paths(data_dir);
     check_dead_letter_queues(&config, &mut errors);
+    check_embedding(&config, &mut errors);
 
     if errors.is_empty() { Ok(config) } else { Err(ConfigErrors::new(errors)) }
 }
@@ -133,6 +136,7 @@ impl Config {
             queues: BTreeMap::new(),
             durable_objects: BTreeMap::new(),
             vector_index: BTreeMap::new(),
+            embedding: EmbeddingConfig::initial(),
             secrets: Secrets::default(),
             origins: BTreeMap::new(),
         }
@@ -235,6 +239,37 @@ fn resolve_data_dir(
 
 /// A dead-letter queue must be declared, must not be the queue itself, and the chain of dead-letter queues
 /// must not loop (a message would bounce between them forever).
+/// An HTTP provider needs a model name, and the providers' own endpoints need a key.
+fn check_embedding(config: &Config, errors: &mut Vec<ConfigError>) {
+    let embedding = &config.embedding;
+    let location = |key: &str| config.origins.get(&format!("embedding.{key}")).cloned();
+    if embedding.provider != EmbeddingProvider::Local && embedding.model.trim().is_empty() {
+        let message = format!("the {} provider needs a model name", embedding.provider);
+        let key = "embedding.model".to_owned();
+        errors.push(ConfigError::new(ErrorKind::InvalidValue, location("provider"), Some(key), message));
+    }
+    let key = match embedding.provider {
+        EmbeddingProvider::Local => None,
+        EmbeddingProvider::Voyage => Some(crate::SecretName::VoyageApiKey),
+        // Only OpenAI's own endpoint surely needs one; a local server (Ollama, vLLM) usually does not.
+        EmbeddingProvider::OpenAi if embedding.url.is_empty() => Some(crate::SecretName::OpenaiApiKey),
+        EmbeddingProvider::OpenAi => None,
+    };
+    if let Some(name) = key.filter(|&name| config.secrets.get(name).is_none()) {
+        let message = format!(
+            "the {} provider's endpoint needs an API key: set {} in the environment or the secrets file",
+            embedding.provider,
+            name.variable()
+        );
+        errors.push(ConfigError::new(
+            ErrorKind::InvalidValue,
+            location("provider"),
+            Some("embedding.provider".to_owned()),
+            message,
+        ));
+    }
+}
+
 fn check_dead_letter_queues(config: &Config, errors: &mut Vec<ConfigError>) {
     let key = |queue: &str| format!("queues.{queue}.dead_letter_queue");
     let next =

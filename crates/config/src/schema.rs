@@ -30,6 +30,7 @@ pub struct Config {
     pub durable_objects: BTreeMap<String, DurableObjectConfig>,
     /// `[vector_index.<name>]`
     pub vector_index: BTreeMap<String, VectorIndexConfig>,
+    pub embedding: EmbeddingConfig,
     pub secrets: Secrets,
     /// Where each value that did not come from the built-in defaults was set, by dotted key.
     pub(crate) origins: BTreeMap<String, Location>,
@@ -212,6 +213,37 @@ pub enum Metric {
     DotProduct,
 }
 
+/// `[embedding]`: which model embeds chunks and queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddingConfig {
+    pub provider: EmbeddingProvider,
+    /// The provider's model name (`voyage-code-3`, `text-embedding-3-small`, `nomic-embed-text`…); required
+    /// for an HTTP provider, unused by `local`.
+    pub model: String,
+    /// The endpoint (`…/v1/embeddings`); empty: the provider's own.
+    pub url: String,
+    /// Ask the API for the vector index's dimensions (for models with several output sizes).
+    pub request_dimensions: bool,
+    /// Texts per request, 1..=1000; default 128.
+    pub batch_size: u32,
+    /// One request's timeout, 1 s..=10 min; default 30 s.
+    pub timeout: Duration,
+    /// Retries of a request that timed out, failed to connect or got 408, 429 or 5xx; 0..=20, default 5.
+    pub max_retries: u32,
+}
+
+/// Where embeddings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingProvider {
+    /// The static model installed under `<data_dir>/models` by `ledge model pull` (`"local"`).
+    Local,
+    /// Voyage AI's embeddings API (`"voyage"`; key: `LEDGE_VOYAGE_API_KEY`).
+    Voyage,
+    /// OpenAI's embeddings API or any server speaking it: Ollama, vLLM… (`"openai"`; key, if the server
+    /// needs one: `LEDGE_OPENAI_API_KEY`).
+    OpenAi,
+}
+
 /// The words each enum is written as in ledge.toml.
 pub(crate) trait Keyword: Sized + Copy + 'static {
     /// Every value with its word, in the order error messages list them.
@@ -254,6 +286,14 @@ impl Keyword for VectorIndexDriver {
     const WORDS: &'static [(Self, &'static str)] = &[(VectorIndexDriver::Sqlite, "sqlite")];
 }
 
+impl Keyword for EmbeddingProvider {
+    const WORDS: &'static [(Self, &'static str)] = &[
+        (EmbeddingProvider::Local, "local"),
+        (EmbeddingProvider::Voyage, "voyage"),
+        (EmbeddingProvider::OpenAi, "openai"),
+    ];
+}
+
 impl Keyword for Metric {
     const WORDS: &'static [(Self, &'static str)] =
         &[(Metric::Cosine, "cosine"), (Metric::Euclidean, "euclidean"), (Metric::DotProduct, "dot-product")];
@@ -277,5 +317,6 @@ display_as_keyword!(
     QueueDriver,
     DurableObjectDriver,
     VectorIndexDriver,
-    Metric
+    Metric,
+    EmbeddingProvider
 );

@@ -86,6 +86,11 @@ declare_secrets! {
     /// bytes); the first seals, all open. Without it, repositories can be connected without
     /// secrets only.
     EncryptionKey => "LEDGE_ENCRYPTION_KEY", "encryption_key";
+    /// The key of Voyage AI's embeddings API (`[embedding] provider = "voyage"`).
+    VoyageApiKey => "LEDGE_VOYAGE_API_KEY", "voyage_api_key";
+    /// The key of an OpenAI-compatible embeddings API (`[embedding] provider = "openai"`), sent as a
+    /// bearer token.
+    OpenaiApiKey => "LEDGE_OPENAI_API_KEY", "openai_api_key";
 }
 
 impl SecretName {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use crate::schema::{
-    BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, Keyword, KvConfig, QueueConfig,
-    ServerConfig, StorageConfig, VectorIndexConfig,
+    BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, EmbeddingConfig, Keyword,
+    KvConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
 };
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -50,6 +50,18 @@ impl<'a> Raw<'a> {
             Raw::Toml(DeValue::String(text)) => Ok(text),
             Raw::Text(text) => Ok(text),
             other => Err(format!("expected a string, got {}", other.type_name())),
+        }
+    }
+
+    fn boolean(&self) -> Result<bool, String> {
+        match self {
+            Raw::Toml(DeValue::Boolean(value)) => Ok(*value),
+            Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(format!("expected true or false, got {text:?}")),
+            },
+            other => Err(format!("expected true or false, got {}", other.type_name())),
         }
     }
 
@@ -328,6 +340,49 @@ impl Settings for ServerConfig {
     }
 }
 
+/// An http(s) URL, or empty.
+fn endpoint_url(raw: Raw<'_>) -> Result<String, String> {
+    let text = raw.string()?.trim();
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    if text.is_empty() || rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("expected an http:// or https:// URL (or \"\" for the provider's own), got {text:?}"))
+    }
+}
+
+impl Settings for EmbeddingConfig {
+    const KEYS: &'static [&'static str] =
+        &["provider", "model", "url", "request_dimensions", "batch_size", "timeout", "max_retries"];
+
+    fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
+        match key {
+            "provider" => self.provider = keyword(raw)?,
+            "model" => self.model = raw.string()?.trim().to_owned(),
+            "url" => self.url = endpoint_url(raw)?,
+            "request_dimensions" => self.request_dimensions = raw.boolean()?,
+            "batch_size" => self.batch_size = integer_in(raw, 1..=1000)?,
+            "timeout" => self.timeout = duration_in(raw, Duration::from_secs(1)..=Duration::from_secs(600))?,
+            "max_retries" => self.max_retries = integer_in(raw, 0..=20)?,
+            _ => return Err(not_a_key(key)),
+        }
+        Ok(())
+    }
+
+    fn value(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "provider" => toml_keyword(self.provider),
+            "model" => toml_string(&self.model),
+            "url" => toml_string(&self.url),
+            "request_dimensions" => self.request_dimensions.to_string(),
+            "batch_size" => self.batch_size.to_string(),
+            "timeout" => toml_duration(self.timeout),
+            "max_retries" => self.max_retries.to_string(),
+            _ => return None,
+        })
+    }
+}
+
 impl Settings for StorageConfig {
     const KEYS: &'static [&'static str] = &["durability"];
 
@@ -519,10 +574,11 @@ pub(crate) enum Section {
     Queues,
     DurableObjects,
     VectorIndex,
+    Embedding,
 }
 
 impl Section {
-    pub(crate) const ALL: [Section; 8] = [
+    pub(crate) const ALL: [Section; 9] = [
         Section::Server,
         Section::Storage,
         Section::Database,
@@ -531,6 +587,7 @@ impl Section {
         Section::Queues,
         Section::DurableObjects,
         Section::VectorIndex,
+        Section::Embedding,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -543,6 +600,7 @@ impl Section {
             Section::Queues => "queues",
             Section::DurableObjects => "durable_objects",
             Section::VectorIndex => "vector_index",
+            Section::Embedding => "embedding",
         }
     }
 
@@ -553,7 +611,7 @@ impl Section {
     /// What one binding of this section is called in messages; `None` for a plain section.
     pub(crate) fn binding_kind(self) -> Option<&'static str> {
         match self {
-            Section::Server | Section::Storage | Section::Database => None,
+            Section::Server | Section::Storage | Section::Database | Section::Embedding => None,
             Section::Buckets => Some("bucket"),
             Section::Kv => Some("KV namespace"),
             Section::Queues => Some("queue"),
@@ -572,6 +630,7 @@ impl Section {
             Section::Queues => QueueConfig::KEYS,
             Section::DurableObjects => DurableObjectConfig::KEYS,
             Section::VectorIndex => VectorIndexConfig::KEYS,
+            Section::Embedding => EmbeddingConfig::KEYS,
         }
     }
 
@@ -581,7 +640,7 @@ impl Section {
             map.keys().cloned().collect()
         }
         match self {
-            Section::Server | Section::Storage | Section::Database => Vec::new(),
+            Section::Server | Section::Storage | Section::Database | Section::Embedding => Vec::new(),
             Section::Buckets => names(&config.buckets),
             Section::Kv => names(&config.kv),
             Section::Queues => names(&config.queues),
@@ -593,7 +652,7 @@ impl Section {
     /// Declares the binding `name` with its kind's defaults unless it is already declared.
     pub(crate) fn declare(self, config: &mut Config, name: &str) {
         match self {
-            Section::Server | Section::Storage | Section::Database => {}
+            Section::Server | Section::Storage | Section::Database | Section::Embedding => {}
             Section::Buckets => {
                 config.buckets.entry(name.to_owned()).or_insert_with(|| BucketConfig::declared(name));
             }
@@ -639,6 +698,7 @@ impl Section {
             Section::Server => config.server.set(key, raw),
             Section::Storage => config.storage.set(key, raw),
             Section::Database => config.database.set(key, raw),
+            Section::Embedding => config.embedding.set(key, raw),
             Section::Buckets => in_map(&mut config.buckets, binding, key, raw),
             Section::Kv => in_map(&mut config.kv, binding, key, raw),
             Section::Queues => in_map(&mut config.queues, binding, key, raw),
@@ -656,6 +716,7 @@ impl Section {
             Section::Server => config.server.value(key),
             Section::Storage => config.storage.value(key),
             Section::Database => config.database.value(key),
+            Section::Embedding => config.embedding.value(key),
             Section::Buckets => in_map(&config.buckets, binding, key),
             Section::Kv => in_map(&config.kv, binding, key),
             Section::Queues => in_map(&config.queues, binding, key),

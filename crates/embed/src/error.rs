@@ -89,6 +89,33 @@ pub enum EmbedError {
         /// The HTTP status or the client's error.
         reason: String,
     },
+    /// An embeddings API refused the request (a status that retrying cannot fix: 400, 401, 403, 404…).
+    #[error("{url} refused the embeddings request{}: {detail}", status.map(|s| format!(" with HTTP {s}")).unwrap_or_default())]
+    Provider {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
+        /// The server's message.
+        detail: String,
+    },
+    /// An embeddings API could not be reached or stayed unavailable (timeouts, failed connections, 408,
+    /// 429, 5xx) through every retry.
+    #[error("the embeddings API at {url} is unavailable: {reason}")]
+    Unavailable {
+        /// The endpoint.
+        url: String,
+        /// The last failure, and how many attempts were made.
+        reason: String,
+    },
+    /// An embeddings API answered with something that is not the vectors asked for.
+    #[error("{url} answered the embeddings request with {reason}")]
+    InvalidResponse {
+        /// The endpoint.
+        url: String,
+        /// What is wrong with the answer.
+        reason: String,
+    },
     /// An `embed` call with more texts than [`Embedder::max_batch`](crate::Embedder::max_batch).
     #[error("a batch of {len} texts exceeds the maximum of {max}; split it")]
     BatchTooLarge {

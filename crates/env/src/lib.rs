@@ -332,14 +332,19 @@ impl Env {
             .cloned()
     }
 
-    /// The embedding model installed under `<data_dir>/models/` (`ledge model pull`), loaded on the
-    /// first call and shared; `None` when no model is installed (search is then keyword-only). A model
+    /// The embedding model `[embedding]` names, built on the first call and shared: the local model installed
+    /// under `<data_dir>/models/` (`ledge model pull`) — `None` when none is installed (search is then
+    /// keyword-only) — or an HTTP provider (Voyage AI, OpenAI-compatible), which makes vectors of the code
+    /// vector index's dimensions (a response of another length is an error naming both). A model
     /// whose dimensions differ from those the vector index is declared with is an error here, never a
     /// silent mismatch later.
     pub async fn embedder(&self) -> Result<Option<Arc<dyn Embedder>>, EnvError> {
         const NAME: &str = "embedder";
         self.embedder
             .get_or_try_init(|| async {
+                if self.config.embedding.provider != ledge_config::EmbeddingProvider::Local {
+                    return self.http_embedder().map(Some);
+                }
                 let models = self.config.data_dir.join("models");
                 let loaded = blocking(move || ledge_embed::StaticEmbedder::load_installed(&models)).await;
                 let Some(model) = loaded.map_err(|e| EnvError::open(NAME, e))? else {
@@ -368,6 +373,32 @@ impl Env {
             })
             .await
             .cloned()
+    }
+
+    /// The HTTP embedder `[embedding]` configures (Voyage AI or OpenAI-compatible), making vectors of the
+    /// code vector index's dimensions; its key comes from the secrets.
+    fn http_embedder(&self) -> Result<Arc<dyn Embedder>, EnvError> {
+        use ledge_config::{EmbeddingProvider, SecretName};
+        use ledge_embed::{HttpApi, HttpEmbedder, HttpEmbedderConfig};
+        let embedding = &self.config.embedding;
+        let (api, key) = match embedding.provider {
+            EmbeddingProvider::Voyage => (HttpApi::Voyage, SecretName::VoyageApiKey),
+            _ => (HttpApi::OpenAi, SecretName::OpenaiApiKey),
+        };
+        let dimensions =
+            self.config.vector_index(VECTOR_INDEX).map_or(256, |index| index.dimensions as usize);
+        let mut config = HttpEmbedderConfig::new(api, embedding.model.clone(), dimensions);
+        if !embedding.url.is_empty() {
+            config.url = embedding.url.clone();
+        }
+        config.request_dimensions = embedding.request_dimensions;
+        config.api_key = self.config.secrets.get(key).map(|secret| secret.expose().to_owned());
+        config.batch_size = embedding.batch_size as usize;
+        config.timeout = embedding.timeout;
+        config.max_retries = embedding.max_retries;
+        let embedder = HttpEmbedder::new(config).map_err(|e| EnvError::open("embedder", e))?;
+        tracing::debug!(model = embedder.model_id(), dimensions, "built the HTTP embedder");
+        Ok(Arc::new(embedder))
     }
 
     /// Whether every queue consumer and durable object of this data directory runs in this process.
@@ -457,6 +488,65 @@ mod tests {
         let env = env(data.path(), &[]);
         assert!(env.embedder().await.unwrap().is_none());
         assert!(env.opened().contains(&"embedder"));
+    }
+
+    /// Answers one OpenAI-style embeddings request (of one text) with a 256-dimension vector; returns the
+    /// endpoint and the request body it received.
+    fn one_shot_embeddings_server() -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/embeddings", listener.local_addr().unwrap());
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let values = vec!["0.5"; 256].join(",");
+            let answer = format!(r#"{{"data":[{{"index":0,"embedding":[{values}]}}]}}"#);
+            let mut stream = reader.into_inner();
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(answer.as_bytes()).unwrap();
+            sender.send(body).unwrap();
+        });
+        (url, received)
+    }
+
+    #[tokio::test]
+    async fn an_http_provider_is_configured_by_the_embedding_section() {
+        let data = tempfile::tempdir().unwrap();
+        let (url, received) = one_shot_embeddings_server();
+        let env = env(
+            data.path(),
+            &[
+                ("LEDGE_EMBEDDING__PROVIDER", "openai"),
+                ("LEDGE_EMBEDDING__MODEL", "nomic-embed-text"),
+                ("LEDGE_EMBEDDING__URL", &url),
+            ],
+        );
+        let embedder = env.embedder().await.unwrap().expect("the HTTP embedder");
+        assert_eq!((embedder.model_id(), embedder.dimensions()), ("openai:nomic-embed-text@256", 256));
+        let vectors = embedder.embed(&["fn main() {}".to_owned()]).await.unwrap();
+        assert_eq!(vectors.len(), 1);
+        assert!((vectors[0].iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-4, "normalised");
+        let body = received.recv().unwrap();
+        assert!(body.contains("\"model\":\"nomic-embed-text\"") && body.contains("fn main() {}"), "{body}");
     }
 
     #[tokio::test]

@@ -487,6 +487,7 @@ fn keyword_docs(artifact: &ChunkArtifact) -> Vec<ChunkDoc> {
             path: artifact.path.clone(),
             language: artifact.language.clone().unwrap_or_else(|| "text".to_owned()),
             symbol: chunk.symbol.clone(),
+            symbols: chunk.symbols.clone(),
             kind: kind_name(chunk.kind),
             start_line: u32::try_from(chunk.start_line).unwrap_or(u32::MAX),
             end_line: u32::try_from(chunk.end_line).unwrap_or(u32::MAX),

@@ -163,6 +163,7 @@ fn chunk_file(corpus: &Path, file: &Path) -> Option<(String, String, Vec<ChunkDo
                 path: path.clone(),
                 language: "rust".into(),
                 symbol: first_symbol(&text),
+                symbols: Vec::new(),
                 kind: "lines".into(),
                 start_line: start,
                 end_line: start + window.len() as u32 - 1,

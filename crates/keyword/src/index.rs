@@ -379,6 +379,7 @@ mod tests {
                 path: path.clone(),
                 language: "rust".into(),
                 symbol: None,
+                symbols: Vec::new(),
                 kind: "code".into(),
                 start_line: 1,
                 end_line: 1,

@@ -38,7 +38,8 @@
 //! let index = KeywordIndex::open(dir.path(), KeywordOptions::default()).unwrap();
 //! let doc = ChunkDoc {
 //!     org: "acme".into(), repo: "api".into(), commit: "c0ffee".into(), path: "src/json.rs".into(),
-//!     language: "rust".into(), symbol: Some("parse_json".into()), kind: "function".into(),
+//!     language: "rust".into(), symbol: Some("parse_json".into()),
+//!     symbols: vec!["parse_json".into()], kind: "function".into(),
 //!     start_line: 1, end_line: 3, chunk_id: "c1".into(),
 //!     text: "fn parse_json(input: &str) -> Value {\n    serde_json::from_str(input)\n}".into(),
 //! };

@@ -6,8 +6,9 @@
 //!
 //! - a word matches a document when its field holds the whole word or **all** of its parts (so `parseJson`
 //!   finds `parse_json`); matching the whole word scores more;
-//! - each word is looked up in `text`, `symbol` (boosted ×[`SYMBOL_BOOST`]) and `path`
-//!   (×[`PATH_BOOST`]), and as the exact symbol (×[`EXACT_SYMBOL_BOOST`]); so is the whole query text;
+//! - each word is looked up in `text`, the chunk's names (`symbol` or any of `symbols`, boosted
+//!   ×[`SYMBOL_BOOST`]) and `path` (×[`PATH_BOOST`]), and as an exact name (×[`EXACT_SYMBOL_BOOST`]); so is
+//!   the whole query text;
 //! - words are alternatives ranked by BM25 (more words matched, rarer words, shorter chunks score more);
 //!   phrases are required, over `text`;
 //! - the organization filter, and the repository, language, path-prefix and symbol filters, are required and
@@ -22,8 +23,8 @@ use std::ops::Bound;
 use serde::{Deserialize, Serialize};
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
-    TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
@@ -62,7 +63,8 @@ pub struct KeywordQuery {
     /// their text, symbol or path; a `"quoted phrase"` the chunks whose text holds the phrase.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Only chunks whose symbol equals, or starts with, this (case-insensitively); `None` = any chunk.
+    /// Only chunks with a name (their symbol or one of their `symbols`) equal to, or starting with, this
+    /// (case-insensitively); `None` = any chunk.
     #[serde(default)]
     pub symbol: Option<SymbolFilter>,
 }
@@ -176,7 +178,14 @@ fn word_in(field: Field, word: &QueryWord) -> Box<dyn Query> {
 fn word_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
     Box::new(BooleanQuery::union(vec![
         word_in(fields.text, word),
-        boosted(word_in(fields.symbol, word), SYMBOL_BOOST),
+        // The symbol or any other name of the chunk, counted once.
+        boosted(
+            Box::new(DisjunctionMaxQuery::new(vec![
+                word_in(fields.symbol, word),
+                word_in(fields.symbols, word),
+            ])),
+            SYMBOL_BOOST,
+        ),
         boosted(word_in(fields.path, word), PATH_BOOST),
         boosted(term(fields.symbol_exact, &word.whole), EXACT_SYMBOL_BOOST),
     ]))
@@ -297,6 +306,7 @@ fn filters(fields: &Fields, query: &KeywordQuery) -> Vec<(Occur, Box<dyn Query>)
             let anywhere = BooleanQuery::union(vec![
                 word_in(fields.text, word),
                 word_in(fields.symbol, word),
+                word_in(fields.symbols, word),
                 word_in(fields.path, word),
             ]);
             clauses.push((Occur::MustNot, Box::new(anywhere)));

@@ -4,7 +4,8 @@
 //! |---|---|---|---|
 //! | `text` | code analyzer, with positions | yes | BM25, phrases |
 //! | `symbol` | code analyzer | yes | BM25 (boosted) |
-//! | `symbol_exact` | whole, lowercased | no | exact symbol match (boosted most) |
+//! | `symbols` | code analyzer, one value per name | yes | BM25 (boosted like `symbol`) |
+//! | `symbol_exact` | whole, lowercased, `symbol` and every name of `symbols` | no | exact symbol match (boosted most), `sym:` |
 //! | `path` | path analyzer | yes | BM25 on segments, stem, extension, parts |
 //! | `path_raw` | raw | no | path prefix filter |
 //! | `org`, `repo`, `language`, `kind`, `commit`, `chunk_id` | raw | yes | filters, display |
@@ -30,7 +31,13 @@ pub struct ChunkDoc {
     /// Repository-relative, `/`-separated.
     pub path: String,
     pub language: String,
+    /// The definition this chunk is (a part of), when there is exactly one.
     pub symbol: Option<String>,
+    /// Every definition whose name should find the chunk: its symbol and the definitions nested in it, or
+    /// all the definitions of a chunk merged from several small ones (whose `symbol` is `None`). A name
+    /// here is matched like the symbol: by the symbol boost, `sym:` and symbol mode.
+    #[serde(default)]
+    pub symbols: Vec<String>,
     pub kind: String,
     /// First line, 1-based.
     pub start_line: u32,
@@ -54,6 +61,7 @@ pub(crate) struct Fields {
     pub path_raw: Field,
     pub language: Field,
     pub symbol: Field,
+    pub symbols: Field,
     pub symbol_exact: Field,
     pub kind: Field,
     pub chunk_id: Field,
@@ -81,6 +89,8 @@ impl Fields {
             language: b.add_text_field("language", STRING | STORED),
             symbol: b
                 .add_text_field("symbol", analyzed(CODE_ANALYZER, IndexRecordOption::WithFreqs) | STORED),
+            symbols: b
+                .add_text_field("symbols", analyzed(CODE_ANALYZER, IndexRecordOption::WithFreqs) | STORED),
             symbol_exact: b
                 .add_text_field("symbol_exact", analyzed(EXACT_ANALYZER, IndexRecordOption::WithFreqs)),
             kind: b.add_text_field("kind", STRING | STORED),
@@ -109,6 +119,12 @@ impl Fields {
             d.add_text(self.symbol, symbol);
             d.add_text(self.symbol_exact, symbol);
         }
+        for name in &doc.symbols {
+            d.add_text(self.symbols, name);
+            if doc.symbol.as_ref() != Some(name) {
+                d.add_text(self.symbol_exact, name);
+            }
+        }
         d.add_text(self.kind, &doc.kind);
         d.add_text(self.chunk_id, &doc.chunk_id);
         d.add_u64(self.start_line, u64::from(doc.start_line));
@@ -136,6 +152,7 @@ impl Fields {
             path: text(self.path, "path")?,
             language: text(self.language, "language")?,
             symbol: d.get_first(self.symbol).and_then(|v| v.as_str()).map(str::to_owned),
+            symbols: d.get_all(self.symbols).filter_map(|v| v.as_str()).map(str::to_owned).collect(),
             kind: text(self.kind, "kind")?,
             start_line: line(self.start_line, "start_line")?,
             end_line: line(self.end_line, "end_line")?,

@@ -68,7 +68,8 @@ impl Drop for Permit {
 /// The memory a chunk takes once converted to a tantivy document: its strings (some twice, the keys
 /// repeat org, repo and path) plus a small header per value.
 pub(crate) fn document_size(doc: &ChunkDoc) -> usize {
-    let symbol = doc.symbol.as_ref().map_or(0, String::len);
+    let symbol =
+        doc.symbol.as_ref().map_or(0, String::len) + doc.symbols.iter().map(String::len).sum::<usize>();
     doc.text.len()
         + 3 * doc.path.len()
         + 2 * symbol

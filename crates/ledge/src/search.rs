@@ -78,7 +78,12 @@ fn print_human(out: &mut impl Write, results: &SearchResults, color: bool) -> st
 }
 
 fn print_hit(out: &mut impl Write, hit: &SearchHit, color: bool) -> std::io::Result<()> {
-    let symbol = hit.symbol.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
+    // A chunk merged from several small definitions has no one symbol: show its names.
+    let symbol = match (&hit.symbol, hit.symbols.as_slice()) {
+        (Some(symbol), _) => format!(" {symbol}"),
+        (None, []) => String::new(),
+        (None, names) => format!(" {}", names.join(", ")),
+    };
     writeln!(
         out,
         "{} {}:{}-{}{symbol}  score {:.4}",

@@ -36,7 +36,7 @@ pub mod syntax;
 
 pub use error::SearchError;
 pub use pattern::MAX_PROGRAM_BYTES;
-pub use rank::{MAX_HITS_PER_FILE, RRF_K, SEMANTIC_WEIGHT};
+pub use rank::{FusionWeights, MAX_HITS_PER_FILE, RRF_K, SEMANTIC_WEIGHT};
 pub use request::{DEFAULT_LIMIT, Fusion, MAX_LIMIT, MAX_RESULTS, Mode, SearchRequest};
 pub use searcher::{SearchHit, SearchOptions, SearchResults, Searcher};
 pub use snippet::{MAX_SNIPPET_BYTES, SNIPPET_LINES, Snippet};

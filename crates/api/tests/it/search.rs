@@ -16,6 +16,7 @@ fn chunk(org: &str, repo: &str, path: &str, id: &str, symbol: &str, text: &str) 
         path: path.into(),
         language: "rust".into(),
         symbol: Some(symbol.into()),
+        symbols: vec![symbol.into()],
         kind: "function".into(),
         start_line: 10,
         end_line: 10 + text.lines().count() as u32 - 1,

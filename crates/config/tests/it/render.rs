@@ -209,11 +209,22 @@ fn the_built_in_configuration_renders_every_setting() {
         dimensions = 256
         metric = "cosine"
 
+        [embedding]
+        provider = "local"
+        model = ""
+        url = ""
+        request_dimensions = false
+        batch_size = 128
+        timeout = "30s"
+        max_retries = 5
+
         # Secrets come only from the environment or the file named by LEDGE_SECRETS_FILE, never from this file.
         # LEDGE_GITHUB_WEBHOOK_SECRET = (unset)
         # LEDGE_GITHUB_TOKEN = (unset)
         # LEDGE_JWT_KEYS = (unset)
         # LEDGE_ENCRYPTION_KEY = (unset)
+        # LEDGE_VOYAGE_API_KEY = (unset)
+        # LEDGE_OPENAI_API_KEY = (unset)
     "##]].assert_eq(&config.render());
 }
 

@@ -14,6 +14,18 @@ fn the_webhook_secret_is_read_from_the_environment() {
 }
 
 #[test]
+fn an_http_embedding_provider_takes_its_key_from_the_environment() {
+    let workspace = Workspace::with_config(
+        "[embedding]\nprovider = \"voyage\"\nmodel = \"voyage-code-3\"\nrequest_dimensions = true\n",
+    );
+    let config = workspace.config(&[("LEDGE_VOYAGE_API_KEY", SECRET)]);
+    assert_eq!(config.embedding.provider, ledge_config::EmbeddingProvider::Voyage);
+    assert!(config.embedding.request_dimensions);
+    assert_eq!(config.secrets.get(SecretName::VoyageApiKey).map(Secret::expose), Some(SECRET));
+    assert!(!config.render().contains(SECRET), "the key is never rendered");
+}
+
+#[test]
 fn a_secret_prints_as_stars_in_debug_and_display() {
     let secret = Secret::new(SECRET);
     assert_eq!(format!("{secret}"), "***");
@@ -57,7 +69,8 @@ fn a_bad_secrets_file_is_reported_by_line_without_echoing_values() {
         problems,
         "secrets.env:1:1: LEDGE_GITHUB_WEBHOOK_SECRET: a secret must not be empty\n\
          secrets.env:2:1: GITHUB_TOKEN: not a secret ledge knows; known: LEDGE_GITHUB_WEBHOOK_SECRET, \
-         LEDGE_GITHUB_TOKEN, LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY\n\
+         LEDGE_GITHUB_TOKEN, LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, \
+         LEDGE_OPENAI_API_KEY\n\
          secrets.env:3:1: expected KEY=VALUE"
     );
     assert!(!problems.contains("ghp_leak"));
@@ -97,7 +110,7 @@ const SECRETS_IN_TOML: &[(&str, &str)] = &[
     (
         "[github]\napp_id = 1\nwebhook_secret = \"hunter2\"\n",
         "ledge.toml:1:2: github: unknown key; expected one of: data_dir, server, storage, database, buckets, kv, \
-         queues, durable_objects, vector_index\n\
+         queues, durable_objects, vector_index, embedding\n\
          ledge.toml:3:1: github.webhook_secret: looks like a secret, and secrets are never read from ledge.toml; \
          set it in the environment (LEDGE_...) or in the file named by LEDGE_SECRETS_FILE",
     ),

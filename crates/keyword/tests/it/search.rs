@@ -367,3 +367,42 @@ fn reading_results_leaves_no_document_store_mapped_into_the_process() {
     let postings = maps.lines().filter(|l| l.contains(index_dir) && l.ends_with(".idx")).count();
     assert!(postings > 0, "(the check sees the index's other files mapped)");
 }
+
+/// Regression: a chunk merged from several small definitions has no single symbol; every one of its
+/// names must still find it, by word, by exact name and through the symbol filter.
+#[test]
+fn every_name_of_a_merged_chunk_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    let merged = ChunkDoc {
+        symbol: None,
+        symbols: vec!["add_numbers".into(), "subtract".into(), "Widget::new".into()],
+        kind: "definitions".into(),
+        ..chunk(
+            "acme",
+            "api",
+            "src/math.rs",
+            "merged",
+            None,
+            "fn add_numbers(a: i32, b: i32) -> i32 { a + b }\nfn subtract(a: i32, b: i32) -> i32 { a - b }\n\
+             impl Widget { fn new() -> Widget { Widget } }",
+        )
+    };
+    // Another chunk that says `subtract` more often in its text, but defines nothing of that name.
+    let caller = chunk("acme", "api", "src/calc.rs", "caller", Some("run"), "subtract(subtract(1, 2), 3)");
+    index_files(&index, vec![merged.clone(), caller]);
+    let hits = search(&index, "acme", "subtract");
+    assert_eq!(ids(&hits), ["merged", "caller"], "the definition ranks above the call");
+    assert_eq!(hits[0].doc, merged, "the names are stored");
+    let with_filter = |filter: SymbolFilter| {
+        let mut query = KeywordQuery::new("acme", "fn");
+        query.symbol = Some(filter);
+        index.search(&query).unwrap().into_iter().map(|h| h.doc.chunk_id).collect::<Vec<_>>()
+    };
+    assert_eq!(with_filter(SymbolFilter::Exact("ADD_NUMBERS".into())), ["merged"]);
+    assert_eq!(with_filter(SymbolFilter::Prefix("widget::".into())), ["merged"]);
+    assert_eq!(with_filter(SymbolFilter::Exact("run".into())), Vec::<String>::new(), "`run` has no `fn`");
+    let mut excluded = KeywordQuery::new("acme", "subtract");
+    excluded.exclude = vec!["numbers".into()];
+    assert_eq!(ids(&index.search(&excluded).unwrap()), ["caller"], "a name's parts exclude the chunk too");
+}

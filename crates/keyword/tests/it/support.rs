@@ -13,6 +13,7 @@ pub fn chunk(org: &str, repo: &str, path: &str, id: &str, symbol: Option<&str>, 
         path: path.into(),
         language: "rust".into(),
         symbol: symbol.map(Into::into),
+        symbols: symbol.into_iter().map(Into::into).collect(),
         kind: if symbol.is_some() { "function" } else { "code" }.into(),
         start_line: 1,
         end_line: u32::try_from(text.lines().count().max(1)).unwrap(),
@@ -67,6 +68,7 @@ pub fn own_sources(org: &str, repo: &str) -> Vec<ChunkDoc> {
                 chunk_id: format!("{path}#{n}"),
                 kind: "lines".into(),
                 symbol: None,
+                symbols: Vec::new(),
                 ..chunk(org, repo, &path, "", None, &window.join("\n"))
             });
         }

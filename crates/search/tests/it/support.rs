@@ -166,8 +166,8 @@ pub fn load_config(data: &Path) -> Arc<ledge_config::Config> {
 /// Indexes every repository of the corpus into `data` with the real pipeline, then stops it.
 async fn index_corpus(data: &Path) {
     let env = Arc::new(Env::open(load_config(data)).expect("env"));
-    // One chunk per definition (no merging of small neighbours, which keeps only one symbol per chunk), so
-    // the tests can name the chunk each search must find.
+    // One chunk per definition (no merging of small neighbours; `merged.rs` covers merged chunks), so the
+    // tests can name the chunk each search must find.
     let chunker = ledge_chunker::ChunkerConfig {
         parse_timeout: Duration::from_secs(30),
         merge_below_lines: 0,
