@@ -133,6 +133,7 @@ impl Config {
             queues: BTreeMap::new(),
             durable_objects: BTreeMap::new(),
             vector_index: BTreeMap::new(),
+            plans: BTreeMap::new(),
             secrets: Secrets::default(),
             origins: BTreeMap::new(),
         }

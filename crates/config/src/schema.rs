@@ -30,6 +30,9 @@ pub struct Config {
     pub durable_objects: BTreeMap<String, DurableObjectConfig>,
     /// `[vector_index.<name>]`
     pub vector_index: BTreeMap<String, VectorIndexConfig>,
+    /// `[plans.<name>]`: the billing plans and their limits (`free` is the plan of an organization
+    /// without a subscription).
+    pub plans: BTreeMap<String, PlanConfig>,
     pub secrets: Secrets,
     /// Where each value that did not come from the built-in defaults was set, by dotted key.
     pub(crate) origins: BTreeMap<String, Location>,
@@ -54,6 +57,10 @@ impl Config {
 
     pub fn vector_index(&self, name: &str) -> Option<&VectorIndexConfig> {
         self.vector_index.get(name)
+    }
+
+    pub fn plan(&self, name: &str) -> Option<&PlanConfig> {
+        self.plans.get(name)
     }
 
     /// Where the setting at `key` (e.g. `server.port`) was set: `None` for a built-in default.
@@ -210,6 +217,23 @@ pub enum Metric {
     Euclidean,
     /// Lower is closer (`"dot-product"`).
     DotProduct,
+}
+
+/// `[plans.<name>]`: what an organization on the plan may have and do. `None` (`"unlimited"`): no
+/// limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// Repositories connected at once.
+    pub repositories: Option<u64>,
+    /// Files indexed across the organization's repositories.
+    pub indexed_files: Option<u64>,
+    /// Searches per UTC day.
+    pub searches_per_day: Option<u64>,
+    /// Chat messages per UTC day.
+    pub chat_messages_per_day: Option<u64>,
+    /// The Stripe price id (`price_…`) a subscription to this plan carries; empty: none (the plan is
+    /// not sold through Stripe, or only named in the checkout's `metadata.plan`).
+    pub stripe_price: Option<String>,
 }
 
 /// The words each enum is written as in ledge.toml.

@@ -86,6 +86,9 @@ declare_secrets! {
     /// bytes); the first seals, all open. Without it, repositories can be connected without
     /// secrets only.
     EncryptionKey => "LEDGE_ENCRYPTION_KEY", "encryption_key";
+    /// The signing secret of the Stripe webhook endpoint (`whsec_…`): `POST /webhooks/stripe`
+    /// verifies each event's `Stripe-Signature` with it. Without it, that route answers 503.
+    StripeWebhookSecret => "LEDGE_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret";
 }
 
 impl SecretName {
@@ -135,6 +138,10 @@ impl Secrets {
 
     pub fn encryption_key(&self) -> Option<&Secret> {
         self.get(SecretName::EncryptionKey)
+    }
+
+    pub fn stripe_webhook_secret(&self) -> Option<&Secret> {
+        self.get(SecretName::StripeWebhookSecret)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).
