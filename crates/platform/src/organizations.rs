@@ -218,7 +218,16 @@ impl Platform {
     pub async fn purge_deleted_organizations(&self) -> Result<u64> {
         let before = self.now_ms().saturating_sub(ms(self.options.deletion_grace));
         let mut tx = self.db.pool().begin().await?;
-        for table in ["memberships", "invitations", "api_keys", "repositories", "audit_log"] {
+        for table in [
+            "memberships",
+            "invitations",
+            "api_keys",
+            "repositories",
+            "audit_log",
+            "subscriptions",
+            "usage_counters",
+            "billing_events",
+        ] {
             let sql = format!(
                 "DELETE FROM {table} WHERE org_id IN
                  (SELECT id FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1)"
