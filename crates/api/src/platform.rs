@@ -34,6 +34,13 @@ pub trait PlatformRoutes: Send + Sync + 'static {
 pub struct AuthRoutes;
 pub struct OrganizationRoutes;
 pub struct ApiKeyRoutes;
+pub struct BillingRoutes;
+
+impl PlatformRoutes for BillingRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.billing
+    }
+}
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -72,13 +79,14 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
                 .kv(KvBinding::Sessions)
                 .await
                 .map_err(|e| ApiError::internal("cannot open the sessions namespace", &e))?;
-            Ok(Arc::new(Platform::new(db, sessions, keys, PlatformOptions::default())))
+            let plans = crate::routes::billing::plans(&state.env);
+            Ok(Arc::new(Platform::new(db, sessions, keys, PlatformOptions { plans, ..PlatformOptions::default() })))
         })
         .await
         .cloned()
 }
 
-async fn module<M: PlatformRoutes>(state: &AppState) -> Result<Arc<Platform>, ApiError> {
+pub(crate) async fn module<M: PlatformRoutes>(state: &AppState) -> Result<Arc<Platform>, ApiError> {
     let module = M::module(&state.modules)
         .get_or_build(|| async { Ok(PlatformModule { platform: shared(state).await? }) })
         .await?;
@@ -190,6 +198,16 @@ impl From<PlatformError> for ApiError {
             }
             PlatformError::LastOwner => ApiError::new(ErrorCode::LastOwner, error.to_string()),
             PlatformError::Expired(_) => ApiError::new(ErrorCode::Gone, error.to_string()),
+            PlatformError::NotConfigured { field, detail } => {
+                ApiError::new(ErrorCode::NotConfigured, detail).field(field)
+            }
+            PlatformError::PlanLimit { limit, .. } => {
+                ApiError::new(ErrorCode::PlanLimit, error.to_string()).field(limit)
+            }
+            PlatformError::QuotaExceeded { quota, retry_after, .. } => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                ApiError::new(ErrorCode::QuotaExceeded, error.to_string()).field(quota).retry_after(seconds)
+            }
             PlatformError::Internal(_)
             | PlatformError::Db(_)
             | PlatformError::Store(_)
