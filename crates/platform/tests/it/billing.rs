@@ -212,3 +212,32 @@ impl TestPlatform {
         self.platform.options().clock.now_ms() / 1000
     }
 }
+
+#[tokio::test]
+async fn requests_at_once_never_pass_the_quota_together() {
+    let t = platform_with(lenient()).await;
+    let (acme, _) = owner(&t).await;
+    let mut pending: Vec<_> =
+        (0..80).map(|_| Some(Box::pin(t.platform.meter(&acme.org.id, Quota::ChatMessages)))).collect();
+    let mut results = Vec::new();
+    // All 80 polled together (the store's connections interleave them), like a join_all.
+    std::future::poll_fn(|cx| {
+        for slot in pending.iter_mut() {
+            if let Some(future) = slot
+                && let std::task::Poll::Ready(result) = future.as_mut().poll(cx)
+            {
+                results.push(result);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    let passed = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(passed, 50, "the free plan's 50 chat messages, no more");
+    assert_eq!(t.platform.billing(&acme).await.unwrap().usage.chat_messages_today, 50);
+}
