@@ -52,6 +52,8 @@ port = free_port()
 env = {k: v for k, v in os.environ.items() if k not in ("LEDGE_BIN", "LEDGE_TEST_MODEL_WHEEL")}
 env["LEDGE_LOG"] = "warn"
 env.setdefault("LEDGE_JWT_KEYS", "bench:" + os.urandom(24).hex())
+# The bench organization is on the free plan: lift its daily search quota for the run.
+env.setdefault("LEDGE_PLANS__FREE__SEARCHES_PER_DAY", "unlimited")
 server = subprocess.Popen([ledge, "--data-dir", data, "serve", "--port", str(port)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 try:

@@ -90,7 +90,7 @@ route_modules! {
     repository_records: PlatformModule = ("repository-records", Light),
     api_keys: PlatformModule = ("api-keys", Light),
     notifications: Pending = ("notifications", Light),
-    billing: Pending = ("billing", Light),
+    billing: PlatformModule = ("billing", Light),
     search: SearchModule = ("search", Heavy),
     chat: Pending = ("chat", Heavy),
     bug_analysis: Pending = ("bug-analysis", Heavy),
@@ -177,6 +177,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::api_keys::routes())
         .merge(routes::repositories::routes())
         .merge(routes::search::routes())
+        .merge(routes::billing::routes())
         .merge(routes::pending::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))

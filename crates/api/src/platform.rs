@@ -40,6 +40,13 @@ pub struct AuthRoutes;
 pub struct OrganizationRoutes;
 pub struct ApiKeyRoutes;
 pub struct RepositoryRoutes;
+pub struct BillingRoutes;
+
+impl PlatformRoutes for BillingRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.billing
+    }
+}
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -91,8 +98,13 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
                 .await
                 .map_err(|e| ApiError::internal("cannot open the sessions namespace", &e))?;
             let index_removal: Arc<dyn IndexRemoval> = Arc::new(QueuedIndexRemoval { env: state.env.clone() });
-            let options =
-                PlatformOptions { sealing_keys, index_removal: Some(index_removal), ..PlatformOptions::default() };
+            let plans = crate::routes::billing::plans(&state.env);
+            let options = PlatformOptions {
+                sealing_keys,
+                index_removal: Some(index_removal),
+                plans,
+                ..PlatformOptions::default()
+            };
             Ok(Arc::new(Platform::new(db, sessions, keys, options)))
         })
         .await
@@ -153,7 +165,7 @@ impl IndexRemoval for QueuedIndexRemoval {
     }
 }
 
-async fn module<M: PlatformRoutes>(state: &AppState) -> Result<Arc<Platform>, ApiError> {
+pub(crate) async fn module<M: PlatformRoutes>(state: &AppState) -> Result<Arc<Platform>, ApiError> {
     let module = M::module(&state.modules)
         .get_or_build(|| async { Ok(PlatformModule { platform: shared(state).await? }) })
         .await?;
@@ -271,6 +283,13 @@ impl From<PlatformError> for ApiError {
             }
             PlatformError::LastOwner => ApiError::new(ErrorCode::LastOwner, error.to_string()),
             PlatformError::Expired(_) => ApiError::new(ErrorCode::Gone, error.to_string()),
+            PlatformError::PlanLimit { limit, .. } => {
+                ApiError::new(ErrorCode::PlanLimit, error.to_string()).field(limit)
+            }
+            PlatformError::QuotaExceeded { quota, retry_after, .. } => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                ApiError::new(ErrorCode::QuotaExceeded, error.to_string()).field(quota).retry_after(seconds)
+            }
             PlatformError::Internal(_)
             | PlatformError::Db(_)
             | PlatformError::Store(_)

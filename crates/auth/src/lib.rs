@@ -10,6 +10,7 @@
 //! * [`access`]: roles (owner, admin, member) and API key scopes.
 //! * [`throttle`]: in-process token buckets for login attempts per account and per IP.
 //! * [`sealing`]: AES-256-GCM sealing of the secrets ledge must read back, keys rotated by `kid`.
+//! * [`stripe`]: the `Stripe-Signature` header of billing webhooks, a timestamped HMAC-SHA256.
 //!
 //! Invariant: knows no storage, no HTTP framework, no clock but the one passed in. Every parser
 //! here returns a typed error for any input and never panics (see the property tests).
@@ -19,6 +20,7 @@ pub mod bearer;
 pub mod jwt;
 pub mod password;
 pub mod sealing;
+pub mod stripe;
 pub mod throttle;
 pub mod token;
 
@@ -27,5 +29,6 @@ pub use bearer::{BearerError, Credential};
 pub use jwt::{AccessClaims, JwtKeys, KeyConfigError, TokenError};
 pub use password::{Email, EmailError, PasswordError, PasswordHasher};
 pub use sealing::{OpenError, SealingKeys};
+pub use stripe::{SignatureError, StripeSignature, StripeVerifier};
 pub use throttle::{LoginThrottle, TokenBuckets};
 pub use token::{OpaqueToken, ParsedToken, TokenFormatError, TokenKind};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::schema::{
     BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
     DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
-    QueueConfig, QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 
 /// The default data directory, relative to the working directory.
@@ -165,6 +165,28 @@ request_dimensions = false  # ask the API for `dimensions` (models with several 
 batch_size = 128
 timeout = "30s"
 max_retries = 5
+# Billing plans: what an organization may have and do ("unlimited", or a number). An organization
+# without a subscription is on `free`; `stripe_price` maps a Stripe price id to its plan.
+[plans.free]
+repositories = 3
+indexed_files = 10000
+searches_per_day = 200
+chat_messages_per_day = 50
+stripe_price = ""
+
+[plans.pro]
+repositories = 25
+indexed_files = 250000
+searches_per_day = 5000
+chat_messages_per_day = 1000
+stripe_price = ""
+
+[plans.team]
+repositories = 200
+indexed_files = 2000000
+searches_per_day = 50000
+chat_messages_per_day = 10000
+stripe_price = ""
 "#;
 
 impl ServerConfig {
@@ -243,6 +265,19 @@ impl QueueConfig {
 impl DurableObjectConfig {
     pub(crate) fn declared(_name: &str) -> Self {
         DurableObjectConfig { driver: DurableObjectDriver::Sqlite }
+    }
+}
+
+impl PlanConfig {
+    /// A plan a file declares anew: nothing allowed until its limits are set.
+    pub(crate) fn declared(_name: &str) -> Self {
+        PlanConfig {
+            repositories: Some(0),
+            indexed_files: Some(0),
+            searches_per_day: Some(0),
+            chat_messages_per_day: Some(0),
+            stripe_price: None,
+        }
     }
 }
 

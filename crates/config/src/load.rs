@@ -137,6 +137,7 @@ impl Config {
             durable_objects: BTreeMap::new(),
             vector_index: BTreeMap::new(),
             embedding: EmbeddingConfig::initial(),
+            plans: BTreeMap::new(),
             secrets: Secrets::default(),
             origins: BTreeMap::new(),
         }

@@ -31,6 +31,9 @@ pub struct Config {
     /// `[vector_index.<name>]`
     pub vector_index: BTreeMap<String, VectorIndexConfig>,
     pub embedding: EmbeddingConfig,
+    /// `[plans.<name>]`: the billing plans and their limits (`free` is the plan of an organization
+    /// without a subscription).
+    pub plans: BTreeMap<String, PlanConfig>,
     pub secrets: Secrets,
     /// Where each value that did not come from the built-in defaults was set, by dotted key.
     pub(crate) origins: BTreeMap<String, Location>,
@@ -55,6 +58,10 @@ impl Config {
 
     pub fn vector_index(&self, name: &str) -> Option<&VectorIndexConfig> {
         self.vector_index.get(name)
+    }
+
+    pub fn plan(&self, name: &str) -> Option<&PlanConfig> {
+        self.plans.get(name)
     }
 
     /// Where the setting at `key` (e.g. `server.port`) was set: `None` for a built-in default.
@@ -242,6 +249,23 @@ pub enum EmbeddingProvider {
     /// OpenAI's embeddings API or any server speaking it: Ollama, vLLM… (`"openai"`; key, if the server
     /// needs one: `LEDGE_OPENAI_API_KEY`).
     OpenAi,
+}
+
+/// `[plans.<name>]`: what an organization on the plan may have and do. `None` (`"unlimited"`): no
+/// limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// Repositories connected at once.
+    pub repositories: Option<u64>,
+    /// Files indexed across the organization's repositories.
+    pub indexed_files: Option<u64>,
+    /// Searches per UTC day.
+    pub searches_per_day: Option<u64>,
+    /// Chat messages per UTC day.
+    pub chat_messages_per_day: Option<u64>,
+    /// The Stripe price id (`price_…`) a subscription to this plan carries; empty: none (the plan is
+    /// not sold through Stripe, or only named in the checkout's `metadata.plan`).
+    pub stripe_price: Option<String>,
 }
 
 /// The words each enum is written as in ledge.toml.

@@ -91,6 +91,9 @@ declare_secrets! {
     /// The key of an OpenAI-compatible embeddings API (`[embedding] provider = "openai"`), sent as a
     /// bearer token.
     OpenaiApiKey => "LEDGE_OPENAI_API_KEY", "openai_api_key";
+    /// The signing secret of the Stripe webhook endpoint (`whsec_…`): `POST /webhooks/stripe`
+    /// verifies each event's `Stripe-Signature` with it. Without it, that route answers 503.
+    StripeWebhookSecret => "LEDGE_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret";
 }
 
 impl SecretName {
@@ -140,6 +143,10 @@ impl Secrets {
 
     pub fn encryption_key(&self) -> Option<&Secret> {
         self.get(SecretName::EncryptionKey)
+    }
+
+    pub fn stripe_webhook_secret(&self) -> Option<&Secret> {
+        self.get(SecretName::StripeWebhookSecret)
     }
 
     /// Sets a secret (for tests and for callers that obtain secrets elsewhere).

@@ -13,7 +13,7 @@ use toml::de::DeValue;
 
 use crate::schema::{
     BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, EmbeddingConfig, Keyword,
-    KvConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
+    KvConfig, PlanConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
 };
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -563,6 +563,63 @@ impl Settings for VectorIndexConfig {
     }
 }
 
+/// A plan limit: a non-negative integer, or `"unlimited"` (`None`).
+fn limit(raw: Raw<'_>) -> Result<Option<u64>, String> {
+    if let Ok(text) = raw.string() {
+        if text.trim().eq_ignore_ascii_case("unlimited") {
+            return Ok(None);
+        }
+        if let Raw::Toml(_) = raw {
+            return Err(format!("expected a number 0..=1000000000000 or \"unlimited\", got {text:?}"));
+        }
+    }
+    integer_in(raw, 0..=1_000_000_000_000).map(Some)
+}
+
+/// A Stripe price id (`price_…`), or `""` for none.
+fn stripe_price(raw: Raw<'_>) -> Result<Option<String>, String> {
+    let text = raw.string()?.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > 255 || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(format!("expected a Stripe price id like \"price_1234\" or \"\", got {text:?}"));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn toml_limit(limit: Option<u64>) -> String {
+    limit.map_or_else(|| toml_string("unlimited"), |n| n.to_string())
+}
+
+impl Settings for PlanConfig {
+    const KEYS: &'static [&'static str] =
+        &["repositories", "indexed_files", "searches_per_day", "chat_messages_per_day", "stripe_price"];
+
+    fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
+        match key {
+            "repositories" => self.repositories = limit(raw)?,
+            "indexed_files" => self.indexed_files = limit(raw)?,
+            "searches_per_day" => self.searches_per_day = limit(raw)?,
+            "chat_messages_per_day" => self.chat_messages_per_day = limit(raw)?,
+            "stripe_price" => self.stripe_price = stripe_price(raw)?,
+            _ => return Err(not_a_key(key)),
+        }
+        Ok(())
+    }
+
+    fn value(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "repositories" => toml_limit(self.repositories),
+            "indexed_files" => toml_limit(self.indexed_files),
+            "searches_per_day" => toml_limit(self.searches_per_day),
+            "chat_messages_per_day" => toml_limit(self.chat_messages_per_day),
+            "stripe_price" => toml_string(self.stripe_price.as_deref().unwrap_or("")),
+            _ => return None,
+        })
+    }
+}
+
 /// The sections of ledge.toml, in the order they are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
@@ -575,10 +632,11 @@ pub(crate) enum Section {
     DurableObjects,
     VectorIndex,
     Embedding,
+    Plans,
 }
 
 impl Section {
-    pub(crate) const ALL: [Section; 9] = [
+    pub(crate) const ALL: [Section; 10] = [
         Section::Server,
         Section::Storage,
         Section::Database,
@@ -588,6 +646,7 @@ impl Section {
         Section::DurableObjects,
         Section::VectorIndex,
         Section::Embedding,
+        Section::Plans,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -601,6 +660,7 @@ impl Section {
             Section::DurableObjects => "durable_objects",
             Section::VectorIndex => "vector_index",
             Section::Embedding => "embedding",
+            Section::Plans => "plans",
         }
     }
 
@@ -617,6 +677,7 @@ impl Section {
             Section::Queues => Some("queue"),
             Section::DurableObjects => Some("durable object class"),
             Section::VectorIndex => Some("vector index"),
+            Section::Plans => Some("plan"),
         }
     }
 
@@ -631,6 +692,7 @@ impl Section {
             Section::DurableObjects => DurableObjectConfig::KEYS,
             Section::VectorIndex => VectorIndexConfig::KEYS,
             Section::Embedding => EmbeddingConfig::KEYS,
+            Section::Plans => PlanConfig::KEYS,
         }
     }
 
@@ -646,6 +708,7 @@ impl Section {
             Section::Queues => names(&config.queues),
             Section::DurableObjects => names(&config.durable_objects),
             Section::VectorIndex => names(&config.vector_index),
+            Section::Plans => names(&config.plans),
         }
     }
 
@@ -673,6 +736,9 @@ impl Section {
                     .vector_index
                     .entry(name.to_owned())
                     .or_insert_with(|| VectorIndexConfig::declared(name));
+            }
+            Section::Plans => {
+                config.plans.entry(name.to_owned()).or_insert_with(|| PlanConfig::declared(name));
             }
         }
     }
@@ -704,6 +770,7 @@ impl Section {
             Section::Queues => in_map(&mut config.queues, binding, key, raw),
             Section::DurableObjects => in_map(&mut config.durable_objects, binding, key, raw),
             Section::VectorIndex => in_map(&mut config.vector_index, binding, key, raw),
+            Section::Plans => in_map(&mut config.plans, binding, key, raw),
         }
     }
 
@@ -722,6 +789,7 @@ impl Section {
             Section::Queues => in_map(&config.queues, binding, key),
             Section::DurableObjects => in_map(&config.durable_objects, binding, key),
             Section::VectorIndex => in_map(&config.vector_index, binding, key),
+            Section::Plans => in_map(&config.plans, binding, key),
         }
     }
 }

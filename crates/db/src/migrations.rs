@@ -124,6 +124,40 @@ pub const MIGRATIONS: &[Migration] = &[
           CREATE UNIQUE INDEX repositories_name ON repositories (org_id, full_name);
           CREATE INDEX repositories_org ON repositories (org_id, created_at, id);",
     },
+    Migration {
+        version: 4,
+        name: "billing",
+        // Billing (`ledge-platform`): one subscription per organization (none: the free plan),
+        // updated by Stripe events no older than the last one applied (`event_at`); daily usage
+        // counters per organization and metric (`day`: days since the epoch, UTC); the Stripe
+        // events applied, by id, so a replayed event changes nothing.
+        sql: "CREATE TABLE subscriptions (
+            org_id TEXT PRIMARY KEY,
+            plan TEXT NOT NULL,
+            status TEXT NOT NULL,
+            stripe_customer TEXT,
+            stripe_subscription TEXT,
+            current_period_end BIGINT,
+            event_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+          );
+          CREATE INDEX subscriptions_customer ON subscriptions (stripe_customer);
+          CREATE INDEX subscriptions_subscription ON subscriptions (stripe_subscription);
+          CREATE TABLE usage_counters (
+            org_id TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            day BIGINT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (org_id, metric, day)
+          );
+          CREATE TABLE billing_events (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            received_at BIGINT NOT NULL
+          );
+          CREATE INDEX billing_events_org ON billing_events (org_id);",
+    },
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

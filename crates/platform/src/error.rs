@@ -37,6 +37,13 @@ pub enum PlatformError {
     /// The request needs something the server is not configured with (e.g. the sealing key).
     #[error("{detail}")]
     NotConfigured { field: &'static str, detail: &'static str },
+    /// The organization's plan allows no more of `limit` (e.g. `repositories`).
+    #[error("the {plan} plan allows {allowed} {limit}; upgrade the plan for more")]
+    PlanLimit { limit: &'static str, allowed: u64, plan: String },
+    /// The organization used up today's `quota` (e.g. `searches_per_day`); it renews after
+    /// `retry_after`, at the next UTC midnight.
+    #[error("the {plan} plan allows {allowed} {quota}; used up for today")]
+    QuotaExceeded { quota: &'static str, allowed: u64, plan: String, retry_after: Duration },
     /// Something failed inside; the detail is in the log.
     #[error("{0}")]
     Internal(&'static str),

@@ -5,7 +5,8 @@
 //!   namespace and the JWT keys. Its methods are grouped by record:
 //!   [`accounts`] (sign-up, login, refresh, logout, authenticating a bearer credential),
 //!   [`organizations`] (organizations, members, invitations), [`api_keys`], [`repositories`]
-//!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`].
+//!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`], [`billing`]
+//!   (plans, usage quotas, subscriptions from Stripe events).
 //! * [`Principal`] is who a credential proves the caller is; [`Access`] is what the caller may do
 //!   in one organization, checked against a [`Need`] by every route.
 //! * [`page`]: cursor pagination of every list; [`records`]: the records as the API shows them.
@@ -17,6 +18,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod error;
 pub mod organizations;
 pub mod page;
@@ -32,6 +34,7 @@ use ledge_db::Database;
 use ledge_kv::{Clock, KvNamespace, SystemClock};
 
 pub use accounts::{LoginTokens, Principal};
+pub use billing::{BillingOverview, Limit, Plan, PlanLimits, Plans, Quota, StripeOutcome, Subscription};
 pub use error::{PlatformError, Result};
 pub use page::{Cursor, Page, PageRequest};
 pub use records::{
@@ -63,6 +66,8 @@ pub struct PlatformOptions {
     /// Removes the index of the repositories of purged organizations; without it, organizations
     /// with connected repositories are never purged (their slugs stay taken).
     pub index_removal: Option<Arc<dyn IndexRemoval>>,
+    /// The billing plans and their limits (`[plans.*]` of the configuration).
+    pub plans: Plans,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +84,7 @@ impl Default for PlatformOptions {
             throttle: LoginThrottle::default(),
             sealing_keys: None,
             index_removal: None,
+            plans: Plans::default(),
             clock: Arc::new(SystemClock),
         }
     }

@@ -256,7 +256,16 @@ impl Platform {
                AND NOT EXISTS (SELECT 1 FROM repositories r WHERE r.org_id = o.id)"
         };
         let mut tx = self.db.pool().begin().await?;
-        for table in ["memberships", "invitations", "api_keys", "repositories", "audit_log"] {
+        for table in [
+            "memberships",
+            "invitations",
+            "api_keys",
+            "repositories",
+            "audit_log",
+            "subscriptions",
+            "usage_counters",
+            "billing_events",
+        ] {
             let sql = format!("DELETE FROM {table} WHERE org_id IN ({doomed})");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
         }

@@ -229,6 +229,7 @@ impl Platform {
         };
         let default_branch = check_branch(new.default_branch.unwrap_or("main"))?;
         let org_id = &access.org.id;
+        self.check_limit(org_id, crate::Limit::Repositories, 1).await?;
         let id = new_id();
         let webhook_secret =
             new.webhook_secret.map(|s| self.seal("webhook_secret", org_id, &id, s)).transpose()?;

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod billing;
 pub mod health;
 pub mod metrics;
 pub mod organizations;

@@ -8,6 +8,9 @@
 //! `org`, `repo`, `lang`, `path`, `mode`, `limit`, `cursor`, `fusion`, or an unknown parameter); a
 //! `repo` the organization does not have finds nothing. The module (keyword index, vector index,
 //! embedding model) is heavy: it is built by the first search, never by `/health` or webhooks.
+//!
+//! Each search counts against the organization's `searches_per_day` (its plan); once used up,
+//! 429 `quota_exceeded` naming `searches_per_day`, with `Retry-After` until the next UTC midnight.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,7 +23,7 @@ use ledge_search::{SearchError, SearchOptions, SearchRequest, Searcher};
 use serde_json::Value;
 
 use ledge_auth::{Role, Scope};
-use ledge_platform::{Need, Principal};
+use ledge_platform::{Access, Need, Principal, Quota};
 
 use crate::AppState;
 use crate::platform::AuthRoutes;
@@ -44,7 +47,7 @@ type Caller = crate::platform::Caller<AuthRoutes>;
 ///
 /// An API key searches its own organization (`org`, if given, must name it); a signed-in user names
 /// one of its organizations with `org`. Any other organization answers 404 like a missing one.
-async fn caller_org(caller: &Caller, org: Option<String>) -> Result<String, ApiError> {
+async fn caller_org(caller: &Caller, org: Option<String>) -> Result<Access, ApiError> {
     let org = org.map(|o| o.trim().to_ascii_lowercase()).filter(|o| !o.is_empty());
     let access = match (&caller.principal, org) {
         (Principal::ApiKey(key), org) => {
@@ -66,7 +69,7 @@ async fn caller_org(caller: &Caller, org: Option<String>) -> Result<String, ApiE
         }
     };
     access.require(SEARCH)?;
-    Ok(access.org.slug)
+    Ok(access)
 }
 
 async fn build(state: &AppState) -> Result<SearchModule, ApiError> {
@@ -225,7 +228,10 @@ async fn run(
     mut request: SearchRequest,
     org: Option<String>,
 ) -> Result<Response, ApiError> {
-    request.org = caller_org(caller, org).await?;
+    let access = caller_org(caller, org).await?;
+    // Counted before the engines are touched: a used-up quota answers 429 and builds nothing.
+    caller.platform.meter(&access.org.id, Quota::Searches).await?;
+    request.org = access.org.slug;
     let module = state.modules.search.get_or_build(|| build(state)).await?;
     let results = module.searcher.search(&request).await.map_err(|error| match error {
         SearchError::Invalid { field, reason } => {

@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 pub const SECRET: &str = "test-webhook-secret";
 pub const JWT_KEYS: &str = "k1:a-test-signing-key-of-at-least-32-bytes";
+pub const STRIPE_SECRET: &str = "whsec_test_stripe_secret";
 
 pub struct TestApp {
     pub state: AppState,
@@ -58,7 +59,17 @@ pub fn app_with(env_vars: &[(&str, &str)], limits: Limits) -> TestApp {
 }
 
 pub fn app() -> TestApp {
-    app_with(&[("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET), ("LEDGE_JWT_KEYS", JWT_KEYS)], Limits::default())
+    app_with(
+        &[
+            ("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET),
+            ("LEDGE_JWT_KEYS", JWT_KEYS),
+            ("LEDGE_STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+            // Tests connect more repositories to one organization than the free plan allows; the
+            // plan limit has its own test (billing.rs).
+            ("LEDGE_PLANS__FREE__REPOSITORIES", "unlimited"),
+        ],
+        Limits::default(),
+    )
 }
 
 impl TestApp {

@@ -2,6 +2,7 @@
 //! bindings in a temporary data directory.
 
 mod accounts;
+mod billing;
 mod harness;
 mod health;
 mod matrix;

@@ -7,5 +7,6 @@ mod jwt;
 mod password;
 mod properties;
 mod sealing;
+mod stripe;
 mod throttle;
 mod token;

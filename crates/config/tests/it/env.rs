@@ -126,8 +126,8 @@ const REJECTED: &[(Env, &str)] = &[
         &[("LEDGE_PROT", "8080")],
         "env LEDGE_PROT: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, LEDGE_HOST, \
          LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
-         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY and \
-         LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
+         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY, \
+         LEDGE_STRIPE_WEBHOOK_SECRET and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
     ),
     (
         &[("LEDGE_SERVER_PORT", "8080")],
@@ -137,7 +137,7 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_SERVR__PORT", "8080")],
         "env LEDGE_SERVR__PORT: names no known section; sections: server, storage, database, buckets, kv, queues, \
-         durable_objects, vector_index, embedding",
+         durable_objects, vector_index, embedding, plans",
     ),
     (
         &[("LEDGE_SERVER__PROT", "8080")],
@@ -166,8 +166,8 @@ const REJECTED: &[(Env, &str)] = &[
         &[("LEDGE_PORT", "x"), ("LEDGE_HOST", "a b"), ("LEDGE_BOGUS", "1")],
         "env LEDGE_BOGUS: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, \
          LEDGE_HOST, LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
-         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY and \
-         LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
+         LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY, \
+         LEDGE_STRIPE_WEBHOOK_SECRET and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
          env LEDGE_HOST: server.host: expected an IP address or a host name, got \"a b\"\n\
          env LEDGE_PORT: server.port: expected an integer, got \"x\"",
     ),

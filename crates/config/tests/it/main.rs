@@ -4,6 +4,7 @@
 mod defaults;
 mod env;
 mod file;
+mod plans;
 mod render;
 mod secrets;
 mod validation;

@@ -218,6 +218,27 @@ fn the_built_in_configuration_renders_every_setting() {
         timeout = "30s"
         max_retries = 5
 
+        [plans.free]
+        repositories = 3
+        indexed_files = 10000
+        searches_per_day = 200
+        chat_messages_per_day = 50
+        stripe_price = ""
+
+        [plans.pro]
+        repositories = 25
+        indexed_files = 250000
+        searches_per_day = 5000
+        chat_messages_per_day = 1000
+        stripe_price = ""
+
+        [plans.team]
+        repositories = 200
+        indexed_files = 2000000
+        searches_per_day = 50000
+        chat_messages_per_day = 10000
+        stripe_price = ""
+
         # Secrets come only from the environment or the file named by LEDGE_SECRETS_FILE, never from this file.
         # LEDGE_GITHUB_WEBHOOK_SECRET = (unset)
         # LEDGE_GITHUB_TOKEN = (unset)
@@ -225,6 +246,7 @@ fn the_built_in_configuration_renders_every_setting() {
         # LEDGE_ENCRYPTION_KEY = (unset)
         # LEDGE_VOYAGE_API_KEY = (unset)
         # LEDGE_OPENAI_API_KEY = (unset)
+        # LEDGE_STRIPE_WEBHOOK_SECRET = (unset)
     "##]].assert_eq(&config.render());
 }
 

@@ -70,7 +70,7 @@ fn a_bad_secrets_file_is_reported_by_line_without_echoing_values() {
         "secrets.env:1:1: LEDGE_GITHUB_WEBHOOK_SECRET: a secret must not be empty\n\
          secrets.env:2:1: GITHUB_TOKEN: not a secret ledge knows; known: LEDGE_GITHUB_WEBHOOK_SECRET, \
          LEDGE_GITHUB_TOKEN, LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, \
-         LEDGE_OPENAI_API_KEY\n\
+         LEDGE_OPENAI_API_KEY, LEDGE_STRIPE_WEBHOOK_SECRET\n\
          secrets.env:3:1: expected KEY=VALUE"
     );
     assert!(!problems.contains("ghp_leak"));
@@ -110,7 +110,7 @@ const SECRETS_IN_TOML: &[(&str, &str)] = &[
     (
         "[github]\napp_id = 1\nwebhook_secret = \"hunter2\"\n",
         "ledge.toml:1:2: github: unknown key; expected one of: data_dir, server, storage, database, buckets, kv, \
-         queues, durable_objects, vector_index, embedding\n\
+         queues, durable_objects, vector_index, embedding, plans\n\
          ledge.toml:3:1: github.webhook_secret: looks like a secret, and secrets are never read from ledge.toml; \
          set it in the environment (LEDGE_...) or in the file named by LEDGE_SECRETS_FILE",
     ),

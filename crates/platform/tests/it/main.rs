@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+mod billing;
 mod cursors;
 mod organizations;
 mod repositories;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ledge_auth::password::Cost;
 use ledge_auth::{JwtKeys, LoginThrottle, SealingKeys, TokenBuckets};
 use ledge_kv::{ManualClock, SqliteKv, SqliteKvOptions};
-use ledge_platform::{IndexRemoval, LoginTokens, Platform, PlatformOptions, Principal};
+use ledge_platform::{IndexRemoval, LoginTokens, Plan, Plans, Platform, PlatformOptions, Principal};
 
 pub const PASSWORD: &str = "a long enough passphrase";
 
@@ -56,11 +56,20 @@ pub async fn platform_options(
         throttle,
         sealing_keys,
         index_removal,
+        plans: plans(),
         clock: clock.clone(),
         ..PlatformOptions::default()
     };
     let platform = Platform::new(db, kv.namespace("sessions"), jwt, options);
     TestPlatform { platform, clock, _dir: dir }
+}
+
+/// The built-in plans, but 10 repositories on free, so that tests of the records are not about
+/// plan limits (`billing.rs` is).
+pub fn plans() -> Plans {
+    let mut plans: Vec<Plan> = Plans::default().all().to_vec();
+    plans[0].limits.repositories = Some(10);
+    Plans::new(plans)
 }
 
 /// The store in a fresh schema of the Postgres database at `server` (e.g.
