@@ -571,10 +571,11 @@ mod tests {
         }
         // The WAL restarts past WAL_RESTART_PAGES (8 MiB of 4 KiB pages) and, whatever the
         // checkpointer thread manages, the writer forces a checkpoint at WAL_MAX_PAGES (24 MiB).
-        // What a restart needs besides (no reader left on the old frames) is not the writer's to
-        // force, so on a loaded machine the file has reached ~50 MB; without restarts it holds
-        // every frame written, 130-160 MB here.
-        assert!(largest < 64 << 20, "the WAL grew to {largest} bytes");
+        // What a restart needs besides (no other connection holding a read lock at that instant,
+        // the checkpointer thread included) is not the writer's to force, so with the rest of the
+        // test suite running beside it the file has reached ~70 MB; without restarts it holds
+        // every frame written, 130-160 MB. The bound tells the two apart.
+        assert!(largest < 96 << 20, "the WAL grew to {largest} bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
