@@ -213,12 +213,19 @@ impl Platform {
     }
 
     /// Removes the organizations deleted longer ago than the grace period, with their members,
-    /// invitations, API keys and audit log; answers how many. (Their indexed data belongs to the
-    /// indexing side.)
+    /// invitations, API keys, notification preferences and audit log; answers how many. (Their
+    /// indexed data belongs to the indexing side.)
     pub async fn purge_deleted_organizations(&self) -> Result<u64> {
         let before = self.now_ms().saturating_sub(ms(self.options.deletion_grace));
         let mut tx = self.db.pool().begin().await?;
-        for table in ["memberships", "invitations", "api_keys", "repositories", "audit_log"] {
+        for table in [
+            "memberships",
+            "invitations",
+            "api_keys",
+            "repositories",
+            "notification_preferences",
+            "audit_log",
+        ] {
             let sql = format!(
                 "DELETE FROM {table} WHERE org_id IN
                  (SELECT id FROM organizations WHERE deleted_at IS NOT NULL AND deleted_at <= $1)"

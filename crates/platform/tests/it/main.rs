@@ -4,6 +4,7 @@
 mod accounts;
 mod api_keys;
 mod cursors;
+mod notifications;
 mod organizations;
 mod repositories;
 mod support;
