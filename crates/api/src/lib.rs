@@ -88,7 +88,7 @@ route_modules! {
     organizations: PlatformModule = ("organizations", Light),
     repositories: RepositoriesModule = ("repositories", Light),
     api_keys: PlatformModule = ("api-keys", Light),
-    notifications: Pending = ("notifications", Light),
+    notifications: PlatformModule = ("notifications", Light),
     billing: Pending = ("billing", Light),
     search: SearchModule = ("search", Heavy),
     chat: Pending = ("chat", Heavy),
@@ -174,6 +174,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::auth::routes())
         .merge(routes::organizations::routes())
         .merge(routes::api_keys::routes())
+        .merge(routes::notifications::routes())
         .merge(routes::repositories::routes())
         .merge(routes::search::routes())
         .merge(routes::pending::routes())

@@ -1,4 +1,4 @@
-//! What the platform route modules (auth, organizations, api-keys) share: the one [`Platform`] of
+//! What the platform route modules (auth, organizations, api-keys, notifications) share: the one [`Platform`] of
 //! the process (built on the first request to any of them, from the relational store, the
 //! `sessions` KV namespace and `LEDGE_JWT_KEYS`), the [`Caller`] (which also applies the
 //! per-caller request limit) and [`Visitor`] extractors, the
@@ -34,6 +34,7 @@ pub trait PlatformRoutes: Send + Sync + 'static {
 pub struct AuthRoutes;
 pub struct OrganizationRoutes;
 pub struct ApiKeyRoutes;
+pub struct NotificationRoutes;
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -44,6 +45,12 @@ impl PlatformRoutes for AuthRoutes {
 impl PlatformRoutes for OrganizationRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
         &modules.organizations
+    }
+}
+
+impl PlatformRoutes for NotificationRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.notifications
     }
 }
 
@@ -180,6 +187,9 @@ impl From<PlatformError> for ApiError {
                 ApiError::new(ErrorCode::RateLimited, error.to_string()).retry_after(seconds)
             }
             PlatformError::NotFound(_) => ApiError::new(ErrorCode::NotFound, error.to_string()),
+            PlatformError::NotConfigured { field, detail } => {
+                ApiError::new(ErrorCode::NotConfigured, detail).field(field)
+            }
             PlatformError::Forbidden(reason) => ApiError::new(ErrorCode::Forbidden, reason),
             PlatformError::Conflict { field, detail } => {
                 let error = ApiError::new(ErrorCode::Conflict, detail);

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::schema::{
     BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
-    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, QueueConfig, QueueDriver, ServerConfig,
-    StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, NotificationsConfig, QueueConfig,
+    QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 
 /// The default data directory, relative to the working directory.
@@ -40,6 +40,10 @@ durability = "process"
 
 [database]
 url = "sqlite://ledge.db"
+
+[notifications]
+allow_private_targets = false   # true: webhooks may target private, loopback and link-local hosts
+delivery_timeout = "10s"
 
 [buckets.archives]
 driver = "local"
@@ -181,6 +185,12 @@ impl StorageConfig {
 impl DatabaseConfig {
     pub(crate) fn initial() -> Self {
         DatabaseConfig { url: DatabaseUrl::Sqlite(PathBuf::from("ledge.db")) }
+    }
+}
+
+impl NotificationsConfig {
+    pub(crate) fn initial() -> Self {
+        NotificationsConfig { allow_private_targets: false, delivery_timeout: Duration::from_secs(10) }
     }
 }
 

@@ -44,7 +44,7 @@ pub use error::{ConfigError, ConfigErrors, ErrorKind, Location};
 pub use load::{CONFIG_FILE_NAME, LoadOptions, load};
 pub use schema::{
     BucketConfig, BucketDriver, Config, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
-    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, QueueConfig, QueueDriver, ServerConfig,
-    StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    DurableObjectDriver, KvConfig, KvDriver, LogFormat, Metric, NotificationsConfig, QueueConfig,
+    QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 pub use secrets::{SECRETS_FILE_VARIABLE, Secret, SecretName, SecretSource, Secrets};

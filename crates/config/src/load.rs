@@ -9,7 +9,7 @@ use crate::defaults::{DEFAULT_DATA_DIR, DEFAULT_TOML};
 use crate::env_overrides::{CONFIG_VARIABLE, DATA_DIR_VARIABLE, apply_env};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Location};
 use crate::paths::absolute;
-use crate::schema::{Config, DatabaseConfig, DatabaseUrl, ServerConfig, StorageConfig};
+use crate::schema::{Config, DatabaseConfig, DatabaseUrl, NotificationsConfig, ServerConfig, StorageConfig};
 use crate::secrets::{Secrets, read_secrets};
 use crate::toml_file::{FileDataDir, TomlFile};
 
@@ -128,6 +128,7 @@ impl Config {
             server: ServerConfig::initial(),
             storage: StorageConfig::initial(),
             database: DatabaseConfig::initial(),
+            notifications: NotificationsConfig::initial(),
             buckets: BTreeMap::new(),
             kv: BTreeMap::new(),
             queues: BTreeMap::new(),

@@ -12,8 +12,8 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use crate::schema::{
-    BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, Keyword, KvConfig, QueueConfig,
-    ServerConfig, StorageConfig, VectorIndexConfig,
+    BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, Keyword, KvConfig,
+    NotificationsConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
 };
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -133,6 +133,18 @@ fn duration_in(raw: Raw<'_>, range: RangeInclusive<Duration>) -> Result<Duration
 fn nonzero_duration(raw: Raw<'_>) -> Result<Duration, String> {
     let value = raw.duration()?;
     if value.is_zero() { Err("must be more than 0s".to_owned()) } else { Ok(value) }
+}
+
+fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    match raw {
+        Raw::Toml(DeValue::Boolean(value)) => Ok(*value),
+        Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("expected true or false, got {text:?}")),
+        },
+        other => Err(format!("expected true or false, got {}", other.type_name())),
+    }
 }
 
 fn nonzero_size(raw: Raw<'_>) -> Result<u64, String> {
@@ -328,6 +340,29 @@ impl Settings for ServerConfig {
     }
 }
 
+impl Settings for NotificationsConfig {
+    const KEYS: &'static [&'static str] = &["allow_private_targets", "delivery_timeout"];
+
+    fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
+        match key {
+            "allow_private_targets" => self.allow_private_targets = boolean(raw)?,
+            "delivery_timeout" => {
+                self.delivery_timeout = duration_in(raw, Duration::from_millis(1)..=Duration::from_secs(300))?
+            }
+            _ => return Err(not_a_key(key)),
+        }
+        Ok(())
+    }
+
+    fn value(&self, key: &str) -> Option<String> {
+        match key {
+            "allow_private_targets" => Some(self.allow_private_targets.to_string()),
+            "delivery_timeout" => Some(toml_duration(self.delivery_timeout)),
+            _ => None,
+        }
+    }
+}
+
 impl Settings for StorageConfig {
     const KEYS: &'static [&'static str] = &["durability"];
 
@@ -514,6 +549,7 @@ pub(crate) enum Section {
     Server,
     Storage,
     Database,
+    Notifications,
     Buckets,
     Kv,
     Queues,
@@ -522,10 +558,11 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub(crate) const ALL: [Section; 8] = [
+    pub(crate) const ALL: [Section; 9] = [
         Section::Server,
         Section::Storage,
         Section::Database,
+        Section::Notifications,
         Section::Buckets,
         Section::Kv,
         Section::Queues,
@@ -538,6 +575,7 @@ impl Section {
             Section::Server => "server",
             Section::Storage => "storage",
             Section::Database => "database",
+            Section::Notifications => "notifications",
             Section::Buckets => "buckets",
             Section::Kv => "kv",
             Section::Queues => "queues",
@@ -553,7 +591,7 @@ impl Section {
     /// What one binding of this section is called in messages; `None` for a plain section.
     pub(crate) fn binding_kind(self) -> Option<&'static str> {
         match self {
-            Section::Server | Section::Storage | Section::Database => None,
+            Section::Server | Section::Storage | Section::Database | Section::Notifications => None,
             Section::Buckets => Some("bucket"),
             Section::Kv => Some("KV namespace"),
             Section::Queues => Some("queue"),
@@ -567,6 +605,7 @@ impl Section {
             Section::Server => ServerConfig::KEYS,
             Section::Storage => StorageConfig::KEYS,
             Section::Database => DatabaseConfig::KEYS,
+            Section::Notifications => NotificationsConfig::KEYS,
             Section::Buckets => BucketConfig::KEYS,
             Section::Kv => KvConfig::KEYS,
             Section::Queues => QueueConfig::KEYS,
@@ -581,7 +620,7 @@ impl Section {
             map.keys().cloned().collect()
         }
         match self {
-            Section::Server | Section::Storage | Section::Database => Vec::new(),
+            Section::Server | Section::Storage | Section::Database | Section::Notifications => Vec::new(),
             Section::Buckets => names(&config.buckets),
             Section::Kv => names(&config.kv),
             Section::Queues => names(&config.queues),
@@ -593,7 +632,7 @@ impl Section {
     /// Declares the binding `name` with its kind's defaults unless it is already declared.
     pub(crate) fn declare(self, config: &mut Config, name: &str) {
         match self {
-            Section::Server | Section::Storage | Section::Database => {}
+            Section::Server | Section::Storage | Section::Database | Section::Notifications => {}
             Section::Buckets => {
                 config.buckets.entry(name.to_owned()).or_insert_with(|| BucketConfig::declared(name));
             }
@@ -639,6 +678,7 @@ impl Section {
             Section::Server => config.server.set(key, raw),
             Section::Storage => config.storage.set(key, raw),
             Section::Database => config.database.set(key, raw),
+            Section::Notifications => config.notifications.set(key, raw),
             Section::Buckets => in_map(&mut config.buckets, binding, key, raw),
             Section::Kv => in_map(&mut config.kv, binding, key, raw),
             Section::Queues => in_map(&mut config.queues, binding, key, raw),
@@ -656,6 +696,7 @@ impl Section {
             Section::Server => config.server.value(key),
             Section::Storage => config.storage.value(key),
             Section::Database => config.database.value(key),
+            Section::Notifications => config.notifications.value(key),
             Section::Buckets => in_map(&config.buckets, binding, key),
             Section::Kv => in_map(&config.kv, binding, key),
             Section::Queues => in_map(&config.queues, binding, key),

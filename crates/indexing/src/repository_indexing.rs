@@ -167,6 +167,10 @@ impl RepositoryIndexer {
             Response::JobStarted { batches_total, superseded, .. } => {
                 tracing::info!(%repo, commit, files, batches_total, ?superseded, selection = ?plan.selection,
                     skipped = plan.skipped.total, "indexing job started");
+                if batches_total == 0 {
+                    // Nothing to index: the job finished as it started.
+                    self.pipeline.notify_job_ended(repo, &commit, JobState::Indexed).await;
+                }
                 batches_total
             }
             Response::JobAlreadyStarted { state: JobState::Running, .. } => {

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod metrics;
+pub mod notifications;
 pub mod organizations;
 pub mod pending;
 pub mod repositories;

@@ -5,6 +5,7 @@ mod accounts;
 mod harness;
 mod health;
 mod matrix;
+mod notifications;
 mod routing;
 mod search;
 mod tenants;

@@ -135,8 +135,8 @@ const REJECTED: &[(Env, &str)] = &[
     ),
     (
         &[("LEDGE_SERVR__PORT", "8080")],
-        "env LEDGE_SERVR__PORT: names no known section; sections: server, storage, database, buckets, kv, queues, \
-         durable_objects, vector_index",
+        "env LEDGE_SERVR__PORT: names no known section; sections: server, storage, database, notifications, buckets, \
+         kv, queues, durable_objects, vector_index",
     ),
     (
         &[("LEDGE_SERVER__PROT", "8080")],
