@@ -4,7 +4,8 @@
 //! slug (the indexing side knows it as [`RepoRef::org`]).
 //!
 //! Sent by the consumer whose completion (or final failure) finished the job — the coordinator
-//! answers that once — and de-duplicated on the repository, commit and outcome, so a redelivered
+//! answers that once —, or that found the job cannot start for good (a repository not found or
+//! refused, an unusable URL), and de-duplicated on the repository, commit and outcome, so a redelivered
 //! message does not notify twice. A failure to send is logged, never fails the indexing.
 
 use serde_json::json;
@@ -68,6 +69,7 @@ impl Pipeline {
                 "files_failed": progress.files_failed,
                 "chunks": progress.chunks,
                 "batches_failed": progress.batches_failed,
+                "error": progress.error.map(|error| error.reason),
             },
         });
         let producer = self.queue(QueueBinding::Notifications).await?;
