@@ -203,11 +203,13 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// A target URL, taken apart.
+///
+/// `host` is the host as the HTTP client reads it: lower-cased, an IP address in its canonical
+/// form (brackets removed from IPv6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetUrl {
     pub url: String,
     pub https: bool,
-    /// The host as written (brackets removed from an IPv6 address), lower-cased.
     pub host: String,
     pub port: u16,
 }
@@ -268,6 +270,13 @@ pub fn parse_target_url(field: &'static str, url: &str) -> Result<TargetUrl> {
             }
         }
         Some(port) => port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("has a bad port"))?,
+    };
+    // The host as the HTTP client will read it (WHATWG rules: `0x7f.1` and `2130706433` are
+    // 127.0.0.1), so that the address checked is the one connected to.
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad("is not a valid URL"))?;
+    let host = match parsed.host_str() {
+        Some(normalized) => normalized.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => return Err(bad("must name a host")),
     };
     Ok(TargetUrl { url: url.to_string(), https, host, port })
 }

@@ -33,6 +33,10 @@ async fn target_urls_must_be_http_to_a_public_host() {
         ("http://[::ffff:127.0.0.1]/", false, "loopback"),
         ("http://[64:ff9b::a9fe:a9fe]/", false, "link-local"),
         ("http://0.0.0.0/", false, "unspecified"),
+        // Other spellings of 127.0.0.1 that URL parsers accept.
+        ("http://0x7f.1/", false, "loopback"),
+        ("http://2130706433/", false, "loopback"),
+        ("http://0177.0.0.1/", false, "loopback"),
         ("http://100.64.0.1/", false, "shared"),
         ("http://224.0.0.1/", false, "multicast"),
         ("ftp://93.184.215.14/x", false, "http"),
