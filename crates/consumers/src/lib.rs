@@ -36,8 +36,6 @@ pub enum ConsumersError {
     Env(#[from] EnvError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("notifications: {0}")]
-    Notifications(#[from] ledge_platform::PlatformError),
     #[error("queue consumer {queue}: {source}")]
     Queue {
         queue: &'static str,
@@ -156,6 +154,6 @@ async fn notification_delivery(env: &Arc<Env>) -> Result<Arc<dyn BatchHandler>, 
             async move { env.db().await }
         }
     };
-    let delivery = NotificationDelivery::new(open, env.queue(queue).await?, options)?;
+    let delivery = NotificationDelivery::new(open, env.queue(queue).await?, options);
     Ok(Arc::new(delivery))
 }

@@ -32,7 +32,7 @@ use sqlx::Row as _;
 use tokio::sync::OnceCell;
 
 use super::{Channel, EventNotice, TargetPolicy, non_public, parse_target_url, preferences_of, subscribers};
-use crate::error::{PlatformError, Result};
+use crate::error::Result;
 
 /// A message of the `notifications` queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +83,8 @@ pub struct NotificationDelivery {
     open: Box<OpenDb>,
     /// Where the expanded deliveries go: the `notifications` queue itself.
     queue: Arc<dyn QueueProducer>,
-    client: reqwest::Client,
+    /// Built by the first delivery (TLS roots and all), not when the consumers start.
+    client: std::sync::OnceLock<reqwest::Client>,
     options: DeliveryOptions,
 }
 
@@ -130,30 +131,35 @@ impl NotificationDelivery {
         open: F,
         queue: Arc<dyn QueueProducer>,
         options: DeliveryOptions,
-    ) -> std::result::Result<NotificationDelivery, PlatformError>
+    ) -> NotificationDelivery
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = std::result::Result<Database, E>> + Send + 'static,
         E: Into<HandlerError>,
     {
-        let client = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent("ledge-notifications")
-            .dns_resolver(PublicResolver { policy: options.policy })
-            .build()
-            .map_err(|error| {
-                tracing::error!(%error, "cannot build the notifications HTTP client");
-                PlatformError::Internal("cannot build the notifications HTTP client")
-            })?;
         let open: Box<OpenDb> = Box::new(move || {
             let opening = open();
             let opening: Opening = Box::pin(async move { opening.await.map_err(Into::into) });
             opening
         });
-        Ok(NotificationDelivery { db: OnceCell::new(), open, queue, client, options })
+        NotificationDelivery { db: OnceCell::new(), open, queue, client: std::sync::OnceLock::new(), options }
+    }
+
+    /// The HTTP client: no redirects, no proxy, the options' timeout, the public-only resolver.
+    fn client(&self) -> std::result::Result<&reqwest::Client, String> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.options.timeout)
+            .connect_timeout(self.options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent("ledge-notifications")
+            .dns_resolver(PublicResolver { policy: self.options.policy })
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {}", error_chain(&error)))?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     async fn db(&self) -> std::result::Result<&Database, HandlerError> {
@@ -248,7 +254,7 @@ impl NotificationDelivery {
             }),
         };
         let answer = self
-            .client
+            .client()?
             .post(&parsed.url)
             .header("content-type", "application/json")
             .header("x-ledge-event", task.notice.event.as_str())
