@@ -81,7 +81,7 @@ fn queue_defaults_stay_within_the_contract() {
             .into_iter()
             .map(|name| config.queue(name).map(|queue| queue.max_batch_size))
             .collect();
-    assert_eq!(batch_sizes, [Some(100), Some(4), Some(100), Some(1)]);
+    assert_eq!(batch_sizes, [Some(100), Some(4), Some(10), Some(1)]);
     // A push of a few files is searchable within 2 s of its webhook: no stage of the pipeline waits
     // more than a fraction of that for a batch to fill.
     for name in ["github-events", "repository-indexing", "file-indexing", "embedding-generation"] {
