@@ -89,7 +89,7 @@ route_modules! {
     repositories: RepositoriesModule = ("repositories", Light),
     repository_records: PlatformModule = ("repository-records", Light),
     api_keys: PlatformModule = ("api-keys", Light),
-    notifications: Pending = ("notifications", Light),
+    notifications: PlatformModule = ("notifications", Light),
     billing: PlatformModule = ("billing", Light),
     search: SearchModule = ("search", Heavy),
     chat: Pending = ("chat", Heavy),
@@ -175,6 +175,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::auth::routes())
         .merge(routes::organizations::routes())
         .merge(routes::api_keys::routes())
+        .merge(routes::notifications::routes())
         .merge(routes::repositories::routes())
         .merge(routes::search::routes())
         .merge(routes::billing::routes())

@@ -1,4 +1,4 @@
-//! What the platform route modules (auth, organizations, api-keys) share: the one [`Platform`] of
+//! What the platform route modules (auth, organizations, api-keys, notifications) share: the one [`Platform`] of
 //! the process (built on the first request to any of them, from the relational store, the
 //! `sessions` KV namespace and `LEDGE_JWT_KEYS`), the [`Caller`] (which also applies the
 //! per-caller request limit) and [`Visitor`] extractors, the
@@ -47,6 +47,7 @@ impl PlatformRoutes for BillingRoutes {
         &modules.billing
     }
 }
+pub struct NotificationRoutes;
 
 impl PlatformRoutes for AuthRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
@@ -63,6 +64,12 @@ impl PlatformRoutes for OrganizationRoutes {
 impl PlatformRoutes for RepositoryRoutes {
     fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
         &modules.repository_records
+    }
+}
+
+impl PlatformRoutes for NotificationRoutes {
+    fn module(modules: &Modules) -> &LazyModule<PlatformModule> {
+        &modules.notifications
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::schema::{
     BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
     DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
-    PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig,
+    VectorIndexConfig, VectorIndexDriver,
 };
 
 /// The default data directory, relative to the working directory.
@@ -40,6 +41,10 @@ durability = "process"
 
 [database]
 url = "sqlite://ledge.db"
+
+[notifications]
+allow_private_targets = false   # true: webhooks may target private, loopback and link-local hosts
+delivery_timeout = "10s"
 
 [buckets.archives]
 driver = "local"
@@ -229,6 +234,12 @@ impl EmbeddingConfig {
 impl DatabaseConfig {
     pub(crate) fn initial() -> Self {
         DatabaseConfig { url: DatabaseUrl::Sqlite(PathBuf::from("ledge.db")) }
+    }
+}
+
+impl NotificationsConfig {
+    pub(crate) fn initial() -> Self {
+        NotificationsConfig { allow_private_targets: false, delivery_timeout: Duration::from_secs(10) }
     }
 }
 

@@ -45,6 +45,7 @@ pub use load::{CONFIG_FILE_NAME, LoadOptions, load};
 pub use schema::{
     BucketConfig, BucketDriver, Config, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
     DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
-    PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig, VectorIndexConfig, VectorIndexDriver,
+    NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig,
+    VectorIndexConfig, VectorIndexDriver,
 };
 pub use secrets::{SECRETS_FILE_VARIABLE, Secret, SecretName, SecretSource, Secrets};

@@ -10,7 +10,8 @@ use crate::env_overrides::{CONFIG_VARIABLE, DATA_DIR_VARIABLE, apply_env};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Location};
 use crate::paths::absolute;
 use crate::schema::{
-    Config, DatabaseConfig, DatabaseUrl, EmbeddingConfig, EmbeddingProvider, ServerConfig, StorageConfig,
+    Config, DatabaseConfig, DatabaseUrl, EmbeddingConfig, EmbeddingProvider, NotificationsConfig,
+    ServerConfig, StorageConfig,
 };
 use crate::secrets::{Secrets, read_secrets};
 use crate::toml_file::{FileDataDir, TomlFile};
@@ -131,6 +132,7 @@ impl Config {
             server: ServerConfig::initial(),
             storage: StorageConfig::initial(),
             database: DatabaseConfig::initial(),
+            notifications: NotificationsConfig::initial(),
             buckets: BTreeMap::new(),
             kv: BTreeMap::new(),
             queues: BTreeMap::new(),

@@ -20,6 +20,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
+    pub notifications: NotificationsConfig,
     /// `[buckets.<name>]`
     pub buckets: BTreeMap<String, BucketConfig>,
     /// `[kv.<name>]`
@@ -96,6 +97,16 @@ pub struct ServerConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `[notifications]`: how notifications are delivered to members' webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationsConfig {
+    /// Allows targets on private, loopback, link-local and unique-local addresses (receivers on the
+    /// server's own network). Off: a member cannot make the server call its neighbours.
+    pub allow_private_targets: bool,
+    /// Longest a delivery may take, connection included.
+    pub delivery_timeout: Duration,
 }
 
 /// `[storage]`: what every embedded driver shares.

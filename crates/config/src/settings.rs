@@ -13,7 +13,7 @@ use toml::de::DeValue;
 
 use crate::schema::{
     BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, EmbeddingConfig, Keyword,
-    KvConfig, PlanConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
+    KvConfig, NotificationsConfig, PlanConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
 };
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -145,6 +145,18 @@ fn duration_in(raw: Raw<'_>, range: RangeInclusive<Duration>) -> Result<Duration
 fn nonzero_duration(raw: Raw<'_>) -> Result<Duration, String> {
     let value = raw.duration()?;
     if value.is_zero() { Err("must be more than 0s".to_owned()) } else { Ok(value) }
+}
+
+fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    match raw {
+        Raw::Toml(DeValue::Boolean(value)) => Ok(*value),
+        Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("expected true or false, got {text:?}")),
+        },
+        other => Err(format!("expected true or false, got {}", other.type_name())),
+    }
 }
 
 fn nonzero_size(raw: Raw<'_>) -> Result<u64, String> {
@@ -380,6 +392,29 @@ impl Settings for EmbeddingConfig {
             "max_retries" => self.max_retries.to_string(),
             _ => return None,
         })
+    }
+}
+
+impl Settings for NotificationsConfig {
+    const KEYS: &'static [&'static str] = &["allow_private_targets", "delivery_timeout"];
+
+    fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
+        match key {
+            "allow_private_targets" => self.allow_private_targets = boolean(raw)?,
+            "delivery_timeout" => {
+                self.delivery_timeout = duration_in(raw, Duration::from_millis(1)..=Duration::from_secs(300))?
+            }
+            _ => return Err(not_a_key(key)),
+        }
+        Ok(())
+    }
+
+    fn value(&self, key: &str) -> Option<String> {
+        match key {
+            "allow_private_targets" => Some(self.allow_private_targets.to_string()),
+            "delivery_timeout" => Some(toml_duration(self.delivery_timeout)),
+            _ => None,
+        }
     }
 }
 
@@ -626,6 +661,7 @@ pub(crate) enum Section {
     Server,
     Storage,
     Database,
+    Notifications,
     Buckets,
     Kv,
     Queues,
@@ -636,10 +672,11 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub(crate) const ALL: [Section; 10] = [
+    pub(crate) const ALL: [Section; 11] = [
         Section::Server,
         Section::Storage,
         Section::Database,
+        Section::Notifications,
         Section::Buckets,
         Section::Kv,
         Section::Queues,
@@ -654,6 +691,7 @@ impl Section {
             Section::Server => "server",
             Section::Storage => "storage",
             Section::Database => "database",
+            Section::Notifications => "notifications",
             Section::Buckets => "buckets",
             Section::Kv => "kv",
             Section::Queues => "queues",
@@ -671,7 +709,11 @@ impl Section {
     /// What one binding of this section is called in messages; `None` for a plain section.
     pub(crate) fn binding_kind(self) -> Option<&'static str> {
         match self {
-            Section::Server | Section::Storage | Section::Database | Section::Embedding => None,
+            Section::Server
+            | Section::Storage
+            | Section::Database
+            | Section::Embedding
+            | Section::Notifications => None,
             Section::Buckets => Some("bucket"),
             Section::Kv => Some("KV namespace"),
             Section::Queues => Some("queue"),
@@ -686,6 +728,7 @@ impl Section {
             Section::Server => ServerConfig::KEYS,
             Section::Storage => StorageConfig::KEYS,
             Section::Database => DatabaseConfig::KEYS,
+            Section::Notifications => NotificationsConfig::KEYS,
             Section::Buckets => BucketConfig::KEYS,
             Section::Kv => KvConfig::KEYS,
             Section::Queues => QueueConfig::KEYS,
@@ -702,7 +745,11 @@ impl Section {
             map.keys().cloned().collect()
         }
         match self {
-            Section::Server | Section::Storage | Section::Database | Section::Embedding => Vec::new(),
+            Section::Server
+            | Section::Storage
+            | Section::Database
+            | Section::Embedding
+            | Section::Notifications => Vec::new(),
             Section::Buckets => names(&config.buckets),
             Section::Kv => names(&config.kv),
             Section::Queues => names(&config.queues),
@@ -715,7 +762,11 @@ impl Section {
     /// Declares the binding `name` with its kind's defaults unless it is already declared.
     pub(crate) fn declare(self, config: &mut Config, name: &str) {
         match self {
-            Section::Server | Section::Storage | Section::Database | Section::Embedding => {}
+            Section::Server
+            | Section::Storage
+            | Section::Database
+            | Section::Embedding
+            | Section::Notifications => {}
             Section::Buckets => {
                 config.buckets.entry(name.to_owned()).or_insert_with(|| BucketConfig::declared(name));
             }
@@ -765,6 +816,7 @@ impl Section {
             Section::Storage => config.storage.set(key, raw),
             Section::Database => config.database.set(key, raw),
             Section::Embedding => config.embedding.set(key, raw),
+            Section::Notifications => config.notifications.set(key, raw),
             Section::Buckets => in_map(&mut config.buckets, binding, key, raw),
             Section::Kv => in_map(&mut config.kv, binding, key, raw),
             Section::Queues => in_map(&mut config.queues, binding, key, raw),
@@ -784,6 +836,7 @@ impl Section {
             Section::Storage => config.storage.value(key),
             Section::Database => config.database.value(key),
             Section::Embedding => config.embedding.value(key),
+            Section::Notifications => config.notifications.value(key),
             Section::Buckets => in_map(&config.buckets, binding, key),
             Section::Kv => in_map(&config.kv, binding, key),
             Section::Queues => in_map(&config.queues, binding, key),

@@ -10,7 +10,10 @@
 //!   [`ledge_github::EventRecorder`]) and turns pushes and repository events into indexing jobs;
 //! * `repository-indexing` → [`ledge_indexing::RepositoryIndexer`];
 //! * `file-indexing` → [`ledge_indexing::FileIndexer`];
-//! * `embedding-generation` → [`ledge_indexing::EmbeddingGenerator`].
+//! * `embedding-generation` → [`ledge_indexing::EmbeddingGenerator`];
+//!
+//! and the notifications: `notifications` → [`NotificationDelivery`] (the `[notifications]`
+//! settings, the queue's `retry_delay` as the first backoff step).
 //!
 //! Queues without a handler keep their messages until one exists: nothing sent is dropped.
 //!
@@ -22,7 +25,9 @@ use std::sync::Arc;
 use futures::future::join_all;
 use ledge_env::{Env, EnvError, QueueBinding};
 use ledge_indexing::{Pipeline, PipelineError, PipelineOptions};
-use ledge_queue::{Consumer, ConsumerStats, QueueError};
+use ledge_platform::TargetPolicy;
+use ledge_platform::notifications::delivery::{DeliveryOptions, NotificationDelivery};
+use ledge_queue::{BatchHandler, Consumer, ConsumerStats, QueueError};
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +79,13 @@ impl Consumers {
                 async move { env.db().await }
             }
         });
+        let notifications = notification_delivery(env).await?;
         let handlers = [
             (QueueBinding::GithubEvents, pipeline.github_events_handler(recorder)),
             (QueueBinding::RepositoryIndexing, pipeline.repository_indexing_handler()),
             (QueueBinding::FileIndexing, pipeline.file_indexing_handler()),
             (QueueBinding::EmbeddingGeneration, pipeline.embedding_generation_handler()),
+            (QueueBinding::Notifications, notifications),
         ];
         let mut consumers = Vec::with_capacity(handlers.len());
         for (binding, handler) in handlers {
@@ -129,4 +136,24 @@ impl Consumers {
         self.pipeline.shutdown().await;
         results.into_iter().collect()
     }
+}
+
+/// The `notifications` consumer, with the `[notifications]` settings and the queue's `retry_delay`.
+async fn notification_delivery(env: &Arc<Env>) -> Result<Arc<dyn BatchHandler>, ConsumersError> {
+    let queue = QueueBinding::Notifications;
+    let settings = &env.config().notifications;
+    let options = DeliveryOptions {
+        policy: TargetPolicy { allow_private: settings.allow_private_targets },
+        timeout: settings.delivery_timeout,
+        retry_delay: env.consumer_settings(queue.name())?.retry_delay.unwrap_or_default(),
+    };
+    let open = {
+        let env = env.clone();
+        move || {
+            let env = env.clone();
+            async move { env.db().await }
+        }
+    };
+    let delivery = NotificationDelivery::new(open, env.queue(queue).await?, options);
+    Ok(Arc::new(delivery))
 }

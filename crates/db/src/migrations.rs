@@ -158,6 +158,23 @@ pub const MIGRATIONS: &[Migration] = &[
           );
           CREATE INDEX billing_events_org ON billing_events (org_id);",
     },
+    Migration {
+        version: 5,
+        name: "notification_preferences",
+        // Each member's notification preferences in an organization (`ledge-platform`): the
+        // channels (an email address, a webhook URL, a Slack-compatible incoming webhook URL) and
+        // the events (comma-separated names) they want.
+        sql: "CREATE TABLE notification_preferences (
+            org_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            email TEXT,
+            webhook_url TEXT,
+            slack_webhook_url TEXT,
+            events TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (org_id, user_id)
+          );",
+    },
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -203,6 +203,9 @@ impl FileIndexer {
                 };
                 let answer = self.pipeline.coordinator(&repo, complete).await?;
                 tracing::debug!(%repo, batch = %claim.batch, commit = %claim.commit, ?answer, "batch finished");
+                if let Response::Completed { job_state, .. } = answer {
+                    self.pipeline.notify_job_ended(&repo, &claim.commit, job_state).await;
+                }
                 Ok(())
             }
             Err(error) => {
@@ -218,6 +221,9 @@ impl FileIndexer {
                     Response::Released { .. } => Err(error),
                     answer => {
                         tracing::warn!(%repo, batch = %claim.batch, %error, ?answer, "batch failed");
+                        if let Response::BatchFailed { job_state, .. } = answer {
+                            self.pipeline.notify_job_ended(&repo, &claim.commit, job_state).await;
+                        }
                         Ok(())
                     }
                 }

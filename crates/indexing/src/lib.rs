@@ -20,6 +20,8 @@
 //! * One module per consumer: [`github_events`] ([`GithubEventRouter`]), [`repository_indexing`]
 //!   ([`RepositoryIndexer`]), [`file_indexing`] ([`FileIndexer`]), [`embedding_generation`]
 //!   ([`EmbeddingGenerator`]).
+//! * `notices` — the `indexing.finished` / `indexing.failed` event queued on `notifications` when a
+//!   job ends.
 //! * [`status`] — [`IndexStatus`]: progress, queue backlog and dead letters, embeddings mode, as
 //!   `GET /repositories/{id}/index-status` and `ledge index` show it.
 //! * [`artifact`] — chunk artifacts in the `artifacts` bucket, the record of what is indexed, and the
@@ -89,6 +91,7 @@ mod error;
 pub mod file_indexing;
 pub mod github_events;
 pub mod messages;
+mod notices;
 pub mod pipeline;
 pub mod repo;
 pub mod repository_indexing;

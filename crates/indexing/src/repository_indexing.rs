@@ -120,7 +120,11 @@ impl RepositoryIndexer {
         };
         let source = match Source::parse(clone_url) {
             Ok(source) => source,
-            Err(error) => return self.record_error(repo, label, error.to_string()).await,
+            Err(error) => {
+                self.record_error(repo, label, error.to_string()).await?;
+                self.pipeline.notify_job_ended(repo, label, JobState::Failed).await;
+                return Ok(());
+            }
         };
         let want = match commit {
             Some(commit) => Want::Commit(CommitId::from_hex(commit)?),
@@ -132,7 +136,11 @@ impl RepositoryIndexer {
             Err(PipelineError::Git(error)) => {
                 self.record_error(repo, label, error.to_string()).await?;
                 // Only an unreachable repository may come back by itself: retried by the queue.
-                return if error.is_retryable() { Err(PipelineError::Git(error)) } else { Ok(()) };
+                if error.is_retryable() {
+                    return Err(PipelineError::Git(error));
+                }
+                self.pipeline.notify_job_ended(repo, label, JobState::Failed).await;
+                return Ok(());
             }
             Err(other) => return Err(other),
         };
@@ -167,6 +175,10 @@ impl RepositoryIndexer {
             Response::JobStarted { batches_total, superseded, .. } => {
                 tracing::info!(%repo, commit, files, batches_total, ?superseded, selection = ?plan.selection,
                     skipped = plan.skipped.total, "indexing job started");
+                if batches_total == 0 {
+                    // Nothing to index: the job finished as it started.
+                    self.pipeline.notify_job_ended(repo, &commit, JobState::Indexed).await;
+                }
                 batches_total
             }
             Response::JobAlreadyStarted { state: JobState::Running, .. } => {

@@ -7,19 +7,24 @@
 //!   [`organizations`] (organizations, members, invitations), [`api_keys`], [`repositories`]
 //!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`], [`billing`]
 //!   (plans, usage quotas, subscriptions from Stripe events).
+//!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`],
+//!   [`notifications`] (each member's notification preferences, the checks of their target URLs,
+//!   and [`notifications::delivery`], the `notifications` queue consumer).
 //! * [`Principal`] is who a credential proves the caller is; [`Access`] is what the caller may do
 //!   in one organization, checked against a [`Need`] by every route.
 //! * [`page`]: cursor pagination of every list; [`records`]: the records as the API shows them.
 //!
 //! Invariant: every query below `users` is scoped by organization id, and an organization the
 //! caller is not a member of (or that is deleted) reads as [`PlatformError::NotFound`], exactly
-//! like one that does not exist. Knows SQL, the KV binding and `ledge-auth`; not HTTP.
+//! like one that does not exist. Knows SQL, the KV binding and `ledge-auth`; not the HTTP API (its
+//! one HTTP client delivers notifications to webhooks).
 
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod error;
+pub mod notifications;
 pub mod organizations;
 pub mod page;
 pub mod records;
@@ -36,6 +41,7 @@ use ledge_kv::{Clock, KvNamespace, SystemClock};
 pub use accounts::{LoginTokens, Principal};
 pub use billing::{BillingOverview, Limit, Plan, PlanLimits, Plans, Quota, StripeOutcome, Subscription};
 pub use error::{PlatformError, Result};
+pub use notifications::{NewPreferences, NotificationEvent, NotificationPreferences, TargetPolicy};
 pub use page::{Cursor, Page, PageRequest};
 pub use records::{
     ApiKey, AuditEntry, Invitation, Member, Organization, OrganizationWithRole, Repository, User,

@@ -215,10 +215,11 @@ impl Platform {
     }
 
     /// Removes the organizations deleted longer ago than the grace period, with their members,
-    /// invitations, API keys, repositories and audit log; answers how many. The index of their
-    /// repositories is removed first through [`PlatformOptions::index_removal`](crate::PlatformOptions);
-    /// an organization whose repositories' index cannot be removed (no removal configured, or it
-    /// failed) waits for a later purge.
+    /// invitations, API keys, repositories, notification preferences, billing records and audit log;
+    /// answers how many. The index of their repositories is removed first through
+    /// [`PlatformOptions::index_removal`](crate::PlatformOptions); an organization whose
+    /// repositories' index cannot be removed (no removal configured, or it failed) waits for a
+    /// later purge.
     pub async fn purge_deleted_organizations(&self) -> Result<u64> {
         let before = self.now_ms().saturating_sub(ms(self.options.deletion_grace));
         let rows = sqlx::query(
@@ -261,6 +262,7 @@ impl Platform {
             "invitations",
             "api_keys",
             "repositories",
+            "notification_preferences",
             "audit_log",
             "subscriptions",
             "usage_counters",

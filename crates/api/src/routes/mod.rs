@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod health;
 pub mod metrics;
+pub mod notifications;
 pub mod organizations;
 pub mod pending;
 pub mod repositories;

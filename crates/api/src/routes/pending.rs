@@ -1,5 +1,5 @@
 //! The route groups that later work fills (repositories (all but the index status, see
-//! `repositories.rs`), notifications, chat, bug-analysis, analytics-enrichment, openapi): wired now so
+//! `repositories.rs`), chat, bug-analysis, analytics-enrichment, openapi): wired now so
 //! that the lazy-module machinery, metrics and errors cover them, answering `501` problem+json
 //! after building their (still empty) module state.
 
@@ -20,7 +20,6 @@ type Pick = fn(&crate::Modules) -> &LazyModule<Pending>;
 
 /// The pending groups: (URL prefix, which module state it builds).
 const GROUPS: &[(&str, Pick)] = &[
-    ("/notifications", |m| &m.notifications),
     ("/chat", |m| &m.chat),
     ("/bug-reports", |m| &m.bug_analysis),
     ("/analytics", |m| &m.analytics_enrichment),

@@ -6,6 +6,7 @@ mod billing;
 mod harness;
 mod health;
 mod matrix;
+mod notifications;
 mod repositories;
 mod routing;
 mod search;

@@ -76,8 +76,6 @@ const TABLE: &[Row] = &[
     // 0: let through, then waits for the indexing pipeline (not probed).
     row("GET", "/repositories/{id}/index-status", "/repositories/acme%2Fhello/index-status", Fill::Plain, [401, 404, 403, 0, 0, 0, 0]),
     row("GET", "/repositories/{id}/index-status/stream", "/repositories/acme%2Fhello/index-status/stream", Fill::Plain, [401, 404, 403, 0, 0, 0, 0]),
-    same("ANY", "/notifications", 501),
-    same("ANY", "/notifications/{*rest}", 501),
     same("GET", "/billing/plans", 200),
     same("POST", "/webhooks/stripe", 401),
     row("GET", "/organizations/{org}/billing", "/organizations/{org}/billing", Fill::Plain,   [401, 404, 403, 200, 403, 200, 200]),
@@ -107,6 +105,9 @@ const TABLE: &[Row] = &[
     row("POST", "/organizations/{org}/api-keys", "/organizations/{org}/api-keys", Fill::Body(r#"{"name":"k{n}","scopes":["search:read"]}"#), [401, 404, 403, 201, 403, 201, 201]),
     row("GET", "/organizations/{org}/api-keys", "/organizations/{org}/api-keys", Fill::Plain, [401, 404, 403, 200, 403, 200, 200]),
     row("DELETE", "/organizations/{org}/api-keys/{id}", "/organizations/{org}/api-keys/{id}", Fill::FreshKey, [401, 404, 403, 204, 403, 204, 204]),
+    // Each member's own preferences: an API key has none.
+    row("GET", "/organizations/{org}/notifications", "/organizations/{org}/notifications", Fill::Plain, [401, 404, 403, 403, 200, 200, 200]),
+    row("PUT", "/organizations/{org}/notifications", "/organizations/{org}/notifications", Fill::Body(r#"{"webhook_url":"https://93.184.215.14/hooks/{n}","events":["indexing.finished"]}"#), [401, 404, 403, 403, 200, 200, 200]),
     // Destructive, last: the owner deletes the organization (its keys stop working), restores it,
     // then everyone logs out.
     row("DELETE", "/organizations/{org}", "/organizations/{org}", Fill::Plain,                [401, 404, 403, 403, 403, 403, 204]),

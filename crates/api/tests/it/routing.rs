@@ -40,8 +40,8 @@ async fn a_pending_group_builds_only_its_own_module_and_answers_501() {
     for other in ["search", "bug-analysis", "analytics-enrichment", "webhooks", "auth"] {
         assert!(!app.loaded(other), "{other} was built by a chat request");
     }
-    app.get("/notifications/42/preferences").await.problem(501, "not_implemented");
-    assert!(app.loaded("notifications"));
+    app.get("/bug-reports/42").await.problem(501, "not_implemented");
+    assert!(app.loaded("bug-analysis"));
 }
 
 #[tokio::test]

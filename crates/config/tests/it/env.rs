@@ -136,8 +136,8 @@ const REJECTED: &[(Env, &str)] = &[
     ),
     (
         &[("LEDGE_SERVR__PORT", "8080")],
-        "env LEDGE_SERVR__PORT: names no known section; sections: server, storage, database, buckets, kv, queues, \
-         durable_objects, vector_index, embedding, plans",
+        "env LEDGE_SERVR__PORT: names no known section; sections: server, storage, database, notifications, buckets, \
+         kv, queues, durable_objects, vector_index, embedding, plans",
     ),
     (
         &[("LEDGE_SERVER__PROT", "8080")],

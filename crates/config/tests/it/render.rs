@@ -28,6 +28,10 @@ fn the_built_in_configuration_renders_every_setting() {
         [database]
         url = "sqlite:///srv/ledge/ledge.db"
 
+        [notifications]
+        allow_private_targets = false
+        delivery_timeout = "10s"
+
         [buckets.archives]
         driver = "local"
         path = "/srv/ledge/buckets/archives"

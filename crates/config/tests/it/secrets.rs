@@ -109,8 +109,8 @@ const SECRETS_IN_TOML: &[(&str, &str)] = &[
     ),
     (
         "[github]\napp_id = 1\nwebhook_secret = \"hunter2\"\n",
-        "ledge.toml:1:2: github: unknown key; expected one of: data_dir, server, storage, database, buckets, kv, \
-         queues, durable_objects, vector_index, embedding, plans\n\
+        "ledge.toml:1:2: github: unknown key; expected one of: data_dir, server, storage, database, notifications, buckets, \
+         kv, queues, durable_objects, vector_index, embedding, plans\n\
          ledge.toml:3:1: github.webhook_secret: looks like a secret, and secrets are never read from ledge.toml; \
          set it in the environment (LEDGE_...) or in the file named by LEDGE_SECRETS_FILE",
     ),

@@ -158,8 +158,8 @@ const RULES: &[(&str, &str)] = &[
     ),
     (
         "[sever]\nport = 1\n",
-        "ledge.toml:1:2: sever: unknown key; expected one of: data_dir, server, storage, database, buckets, kv, \
-         queues, durable_objects, vector_index, embedding, plans",
+        "ledge.toml:1:2: sever: unknown key; expected one of: data_dir, server, storage, database, notifications, buckets, \
+         kv, queues, durable_objects, vector_index, embedding, plans",
     ),
     ("[server]\n  Port = 1\n", "ledge.toml:2:3: server.Port: unknown key; did you mean `port`?"),
     // Binding names.

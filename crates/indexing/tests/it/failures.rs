@@ -48,6 +48,34 @@ async fn an_unreachable_repository_is_an_error_on_the_job_and_a_dead_letter_afte
     let error = p.error.expect("the job's error");
     assert_eq!(error.commit, after);
     assert!(error.reason.contains("unreachable"), "{error:?}");
+    // It may come back: nobody is told it failed.
+    let backend = h.env.queue_backend().await.unwrap();
+    assert!(backend.peek("notifications", 10).await.unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_that_can_never_be_fetched_notifies_its_organization_once() {
+    let data = tempfile::tempdir().unwrap();
+    let h = Harness::start(data.path(), Setup { model: false, ..Setup::default() }).await;
+    let after = "1234567890123456789012345678901234567890";
+    let payload = serde_json::json!({
+        "ref": "refs/heads/main", "after": after,
+        "repository": {"id": 7, "full_name": "acme/broken", "default_branch": "main",
+                       "clone_url": "ftp://example.com/acme/broken.git"},
+    });
+    h.deliver("push", "broken-1", &payload.to_string()).await;
+
+    let notice = dead_letter(&h, "notifications").await;
+    let notice: serde_json::Value = notice.body.json().unwrap();
+    assert_eq!(
+        (notice["event"].as_str(), notice["org_slug"].as_str()),
+        (Some("indexing.failed"), Some("acme"))
+    );
+    assert_eq!(notice["subject"], "acme/broken");
+    assert!(notice["data"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{notice}");
+    let broken = RepoRef::from_github("acme/broken").unwrap();
+    assert!(h.status(&broken).await.error.is_some(), "the job's error is recorded too");
     h.stop().await;
 }
 

@@ -43,6 +43,20 @@ async fn a_push_indexes_the_selected_files_into_the_keyword_index_vectors_and_ar
     let p = h.indexed(&acme(), &head).await;
     assert_eq!((p.state, p.last_indexed_commit.as_deref()), (JobState::Indexed, Some(head.as_str())));
     assert_eq!((p.files_total, p.files_done, p.files_failed), (6, 6, 0));
+    // The organization is told once: an indexing.finished event on the notifications queue.
+    let notices = notifications_sent(&h).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let notice = &notices[0];
+    assert_eq!(
+        (notice["kind"].as_str(), notice["event"].as_str()),
+        (Some("event"), Some("indexing.finished"))
+    );
+    assert_eq!(
+        (notice["org_slug"].as_str(), notice["subject"].as_str()),
+        (Some("acme"), Some("acme/widgets"))
+    );
+    assert_eq!(notice["data"]["commit"].as_str(), Some(head.as_str()));
+    assert_eq!(notice["data"]["files_done"], 6);
     let notes = p.notes.expect("the job's notes");
     assert_eq!(notes.selection, Selection::Full { reason: "first index".into() });
     let by_reason: BTreeMap<&str, u64> =
@@ -283,4 +297,17 @@ async fn a_push_too_large_for_a_queue_message_is_read_from_the_archives_bucket()
     producer.send(ledge_queue::MessageBody::RawJson(message.into()), Default::default()).await.unwrap();
     assert_eq!(h.indexed(&acme(), &head).await.state, JobState::Indexed);
     h.stop().await;
+}
+
+/// The bodies waiting on the `notifications` queue (no consumer runs it here), once there are any.
+async fn notifications_sent(h: &Harness) -> Vec<serde_json::Value> {
+    let backend = h.env.queue_backend().await.unwrap();
+    for _ in 0..100 {
+        let waiting = backend.peek("notifications", 10).await.unwrap();
+        if !waiting.is_empty() {
+            return waiting.iter().map(|m| m.body.json().unwrap()).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Vec::new()
 }

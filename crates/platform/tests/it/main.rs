@@ -5,6 +5,7 @@ mod accounts;
 mod api_keys;
 mod billing;
 mod cursors;
+mod notifications;
 mod organizations;
 mod repositories;
 mod support;
