@@ -84,21 +84,17 @@ impl Platform {
 
     /// One page of the organization's keys (revoked and expired ones too), oldest first.
     pub async fn api_keys(&self, access: &Access, page: &PageRequest) -> Result<Page<ApiKey>> {
-        let (at, id) = page.bounds();
-        let sql = format!(
-            "SELECT {} FROM api_keys WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-             ORDER BY created_at, id LIMIT $4",
-            ApiKey::COLUMNS
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&access.org.id)
-            .bind(at)
-            .bind(id)
-            .bind(page.fetch())
-            .fetch_all(self.db.pool())
-            .await?;
-        let keys = rows.iter().map(ApiKey::from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page::cut(keys, page, |k| Cursor { at: k.created_at, id: k.id.clone() }))
+        let position = |k: &ApiKey| Cursor { at: k.created_at, id: k.id.clone() };
+        crate::page::org_rows(
+            &self.db,
+            "api_keys",
+            ApiKey::COLUMNS,
+            &access.org.id,
+            page,
+            ApiKey::from_row,
+            position,
+        )
+        .await
     }
 
     /// Revokes a key of the organization; it fails from the next request on.

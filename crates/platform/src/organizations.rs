@@ -470,21 +470,17 @@ impl Platform {
 
     /// One page of the organization's invitations (pending, accepted, revoked, expired).
     pub async fn invitations(&self, access: &Access, page: &PageRequest) -> Result<Page<Invitation>> {
-        let (at, id) = page.bounds();
-        let sql = format!(
-            "SELECT {} FROM invitations WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-             ORDER BY created_at, id LIMIT $4",
-            Invitation::COLUMNS
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&access.org.id)
-            .bind(at)
-            .bind(id)
-            .bind(page.fetch())
-            .fetch_all(self.db.pool())
-            .await?;
-        let items = rows.iter().map(Invitation::from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page::cut(items, page, |i| Cursor { at: i.created_at, id: i.id.clone() }))
+        let position = |i: &Invitation| Cursor { at: i.created_at, id: i.id.clone() };
+        crate::page::org_rows(
+            &self.db,
+            "invitations",
+            Invitation::COLUMNS,
+            &access.org.id,
+            page,
+            Invitation::from_row,
+            position,
+        )
+        .await
     }
 
     /// Revokes a pending invitation of the organization.

@@ -5,6 +5,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::Serialize;
 
+use ledge_db::sqlx;
+use ledge_db::sqlx::any::AnyRow;
+
 use crate::error::{PlatformError, Result};
 
 /// Most items per page, and the default.
@@ -93,4 +96,31 @@ impl<T> Page<T> {
         let next_cursor = if more { rows.last().map(|last| position(last).encode()) } else { None };
         Page { items: rows, next_cursor }
     }
+}
+
+/// One page of an organization's rows of `table` (a table with `org_id`, `created_at` and `id`),
+/// oldest first: `columns` selected, each row read by `read`, the cursor taken by `position`.
+pub(crate) async fn org_rows<T>(
+    db: &ledge_db::Database,
+    table: &str,
+    columns: &str,
+    org_id: &str,
+    page: &PageRequest,
+    read: fn(&AnyRow) -> Result<T>,
+    position: impl Fn(&T) -> Cursor,
+) -> Result<Page<T>> {
+    let (at, id) = page.bounds();
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
+         ORDER BY created_at, id LIMIT $4"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(at)
+        .bind(id)
+        .bind(page.fetch())
+        .fetch_all(db.pool())
+        .await?;
+    let items = rows.iter().map(read).collect::<Result<Vec<_>>>()?;
+    Ok(Page::cut(items, page, position))
 }

@@ -274,21 +274,17 @@ impl Platform {
 
     /// One page of the organization's repositories, oldest first.
     pub async fn repositories(&self, access: &Access, page: &PageRequest) -> Result<Page<Repository>> {
-        let (at, id) = page.bounds();
-        let sql = format!(
-            "SELECT {} FROM repositories WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
-             ORDER BY created_at, id LIMIT $4",
-            Repository::COLUMNS
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&access.org.id)
-            .bind(at)
-            .bind(id)
-            .bind(page.fetch())
-            .fetch_all(self.db.pool())
-            .await?;
-        let repositories = rows.iter().map(Repository::from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page::cut(repositories, page, |r| Cursor { at: r.created_at, id: r.id.clone() }))
+        let position = |r: &Repository| Cursor { at: r.created_at, id: r.id.clone() };
+        crate::page::org_rows(
+            &self.db,
+            "repositories",
+            Repository::COLUMNS,
+            &access.org.id,
+            page,
+            Repository::from_row,
+            position,
+        )
+        .await
     }
 
     /// The organization's repository `id`.
