@@ -208,13 +208,18 @@ fn push(server: &Server, repo: &TestRepo, full_name: &str, after: &str) {
     assert_eq!(answer.status, 202, "{:?}", String::from_utf8_lossy(&answer.body));
 }
 
-/// The index status of `id` once it is known (404 until its job starts).
+/// The index status of `id` once it is known (404 until its job starts). The tests poll faster
+/// than the per-caller limit refills (10 requests a second after a burst of 300): a 429 is waited
+/// out, as a client should.
 fn status(server: &Server, id: &str) -> Option<serde_json::Value> {
-    let answer = server.get(&format!("/repositories/{id}/index-status"));
-    match answer.status {
-        200 => Some(answer.json()),
-        404 => None,
-        other => panic!("index-status answered {other}: {}", String::from_utf8_lossy(&answer.body)),
+    loop {
+        let answer = server.get(&format!("/repositories/{id}/index-status"));
+        match answer.status {
+            200 => return Some(answer.json()),
+            404 => return None,
+            429 => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("index-status answered {other}: {}", String::from_utf8_lossy(&answer.body)),
+        }
     }
 }
 
