@@ -71,7 +71,7 @@ try:
             sys.exit("ledge serve exited: " + server.stderr.read().decode())
         if time.perf_counter() - started > 30:
             sys.exit("ledge serve did not answer /health within 30 s")
-    print(f"serving after {(time.perf_counter() - started) * 1e3:.0f} ms; RSS idle {rss(server.pid)[0]:.1f} MB")
+    print(f"serving after {(time.perf_counter() - started) * 1e3:.0f} ms; RSS idle {rss(server.pid)[0]:.1f} MiB")
 
     def call(method, path, body=None, token=None):
         headers = {"content-type": "application/json"}
@@ -139,7 +139,7 @@ try:
               f"{hits / len(client):.1f} hits/query: HTTP p50 {pct(client, 50):.2f} ms, p95 {pct(client, 95):.2f} ms, "
               f"max {max(client):.2f} ms; in-process took_ms p50 {pct(server_ms, 50):.2f}, p95 {pct(server_ms, 95):.2f}")
     now, peak = rss(server.pid)
-    print(f"serving process: RSS {now:.1f} MB, peak (VmHWM) {peak:.1f} MB")
+    print(f"serving process: RSS {now:.1f} MiB, peak (VmHWM) {peak:.1f} MiB")
 finally:
     server.terminate()
     try:
