@@ -103,24 +103,36 @@ struct HeaderIn {
     crit: Option<serde_json::Value>,
 }
 
+/// Checks one configured `(kid, secret)` pair: a kid of 1 to 64 ASCII letters, digits and
+/// `punctuation`, not `taken` by an earlier pair, and a secret of at least [`MIN_KEY_BYTES`].
+pub(crate) fn check_key(
+    kid: &str,
+    punctuation: &[u8],
+    taken: bool,
+    secret: &[u8],
+) -> Result<(), KeyConfigError> {
+    let valid = !kid.is_empty()
+        && kid.len() <= 64
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || punctuation.contains(&b));
+    if !valid {
+        return Err(KeyConfigError::InvalidKid(kid.to_string()));
+    }
+    if taken {
+        return Err(KeyConfigError::DuplicateKid(kid.to_string()));
+    }
+    if secret.len() < MIN_KEY_BYTES {
+        return Err(KeyConfigError::ShortSecret(kid.to_string()));
+    }
+    Ok(())
+}
+
 impl JwtKeys {
     /// Keys from `(kid, secret)` pairs, the first signing.
     pub fn new<K: AsRef<str>, S: AsRef<[u8]>>(pairs: &[(K, S)]) -> Result<JwtKeys, KeyConfigError> {
         let mut keys: Vec<Key> = Vec::with_capacity(pairs.len());
         for (kid, secret) in pairs {
             let kid = kid.as_ref();
-            let valid = !kid.is_empty()
-                && kid.len() <= 64
-                && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !valid {
-                return Err(KeyConfigError::InvalidKid(kid.to_string()));
-            }
-            if keys.iter().any(|k| k.kid == kid) {
-                return Err(KeyConfigError::DuplicateKid(kid.to_string()));
-            }
-            if secret.as_ref().len() < MIN_KEY_BYTES {
-                return Err(KeyConfigError::ShortSecret(kid.to_string()));
-            }
+            check_key(kid, b"-_.", keys.iter().any(|k| k.kid == kid), secret.as_ref())?;
             let mac = HmacSha256::new_from_slice(secret.as_ref()).expect("HMAC takes keys of any length");
             keys.push(Key { kid: kid.to_string(), mac });
         }

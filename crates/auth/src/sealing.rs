@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest, Sha256};
 
-use crate::jwt::{KeyConfigError, MIN_KEY_BYTES};
+use crate::jwt::KeyConfigError;
 
 /// The longest sealed text [`SealingKeys::open`] reads.
 pub const MAX_SEALED_BYTES: usize = 16 * 1024;
@@ -56,18 +56,8 @@ impl SealingKeys {
         let mut keys: Vec<Key> = Vec::with_capacity(pairs.len());
         for (kid, secret) in pairs {
             let kid = kid.as_ref();
-            let valid = !kid.is_empty()
-                && kid.len() <= 64
-                && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-            if !valid {
-                return Err(KeyConfigError::InvalidKid(kid.to_string()));
-            }
-            if keys.iter().any(|k| k.kid == kid) {
-                return Err(KeyConfigError::DuplicateKid(kid.to_string()));
-            }
-            if secret.as_ref().len() < MIN_KEY_BYTES {
-                return Err(KeyConfigError::ShortSecret(kid.to_string()));
-            }
+            // No `.` in a sealing kid: it separates the parts of a sealed value.
+            crate::jwt::check_key(kid, b"-_", keys.iter().any(|k| k.kid == kid), secret.as_ref())?;
             let derived =
                 Sha256::new_with_prefix(b"ledge sealing key v1\0").chain_update(secret.as_ref()).finalize();
             let unbound = UnboundKey::new(&AES_256_GCM, &derived).map_err(|_| KeyConfigError::Empty)?;
