@@ -89,21 +89,15 @@ impl Platform {
         self.purge_deleted_organizations().await?;
         let now = self.now_ms();
         let mut tx = self.db.pool().begin().await?;
-        let mut inserted = sqlx::query(
-            "INSERT INTO organizations (id, slug, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (slug) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&slug)
-        .bind(&name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // A made-up slug that is taken gets a suffix from the (unique) id; a chosen one does not.
+        let mut candidates = vec![slug.clone()];
+        if !chosen {
+            candidates.push(format!("{slug}-{}", &id[id.len() - 6..]));
+        }
+        let mut inserted = 0;
         let mut slug = slug;
-        if inserted == 0 && !chosen {
-            // A made-up slug that is taken gets a suffix from the (unique) id.
-            slug = format!("{slug}-{}", &id[id.len() - 6..]);
+        for candidate in candidates {
+            slug = candidate;
             inserted = sqlx::query(
                 "INSERT INTO organizations (id, slug, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
                  ON CONFLICT (slug) DO NOTHING",
@@ -115,6 +109,9 @@ impl Platform {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if inserted == 1 {
+                break;
+            }
         }
         if inserted == 0 {
             return Err(PlatformError::Conflict {
