@@ -24,6 +24,11 @@
 //! survives a crash of the process; with [`Durability::PowerLoss`] (`synchronous=FULL`) it also
 //! survives a power loss, at the price of one fsync per group commit.
 //!
+//! Memory: every connection has a small page cache, and all of SQLite in the process — every
+//! database and connection, the relational store's too — shares one soft heap limit,
+//! [`SOFT_HEAP_LIMIT`]: past it SQLite reuses and releases cached pages instead of growing. A full
+//! index holds some thirty connections; their caches alone reached 32 MB before the limit.
+//!
 //! Invariant: no SQL leaves the drivers; this crate knows SQLite, not what the tables mean.
 
 use std::path::{Path, PathBuf};
@@ -148,6 +153,29 @@ fn record_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlit
     Ok(())
 }
 
+/// The bytes all of SQLite in the process may keep before it releases cached pages (page caches
+/// beyond it are recycled; memory a statement needs is never refused). Set by the first
+/// [`Database::open`].
+pub const SOFT_HEAP_LIMIT: i64 = 8 << 20;
+
+/// Sets [`SOFT_HEAP_LIMIT`] once per process.
+#[allow(unsafe_code)]
+fn limit_sqlite_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: sqlite3_soft_heap_limit64 only stores the limit under SQLite's own mutex; it may be
+    // called from any thread at any time.
+    ONCE.call_once(|| unsafe {
+        rusqlite::ffi::sqlite3_soft_heap_limit64(SOFT_HEAP_LIMIT);
+    });
+}
+
+/// Bytes SQLite has allocated in this process now (every connection, every database).
+#[allow(unsafe_code)]
+pub fn memory_used() -> i64 {
+    // SAFETY: reads SQLite's memory statistics under its own mutex; no preconditions.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}
+
 /// Least time between two passive checkpoints while writes keep coming.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -178,6 +206,7 @@ impl Database {
     /// Opens (creating if needed) the database at `path`, then runs `schema` (idempotent DDL,
     /// e.g. `CREATE TABLE IF NOT EXISTS …`) on the write connection before anything else.
     pub fn open(path: impl AsRef<Path>, schema: &str, options: Options) -> Result<Database> {
+        limit_sqlite_memory();
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
@@ -479,6 +508,39 @@ mod tests {
     use super::*;
 
     const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn page_caches_of_many_databases_stay_within_the_soft_heap_limit() {
+        // Twelve databases, each written and then read in full: 2 MiB of page cache per connection
+        // would keep ~48 MB; the process-wide limit keeps SQLite near SOFT_HEAP_LIMIT.
+        let dir = tempfile::tempdir().unwrap();
+        let mut dbs = Vec::new();
+        for n in 0..12 {
+            let db = Database::open(dir.path().join(format!("{n}.db")), SCHEMA, Options::default()).unwrap();
+            db.write(|t| -> Result<()> {
+                let mut insert = t.prepare("INSERT INTO t VALUES (?1, ?2)")?;
+                for i in 0..1_000 {
+                    insert.execute((format!("{i:04}{}", "x".repeat(4_000)), i))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            let sum: i64 = db
+                .read(|c| -> Result<i64> {
+                    Ok(c.query_row("SELECT sum(length(k)) FROM t", [], |r| r.get(0))?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(sum, 1_000 * 4_004);
+            dbs.push(db);
+        }
+        let used = memory_used();
+        assert!(
+            used < SOFT_HEAP_LIMIT + (4 << 20),
+            "SQLite holds {used} bytes with 12 databases read in full"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn committed_writes_are_visible_to_the_next_read() {
