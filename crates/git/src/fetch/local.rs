@@ -7,6 +7,7 @@
 //! exactly as a shallow network fetch would.
 
 use std::collections::{HashSet, VecDeque};
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, Write};
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -44,7 +45,12 @@ pub(crate) fn fetch(
     // New shallow boundaries are recorded before their commits arrive and old ones are lifted only after
     // the parents arrived, so an interrupted fetch never leaves a commit whose parents are missing unmarked.
     update_shallow(mirror, &plan.new_shallow, &[])?;
-    let written = write_pack(&src, mirror, &plan.objects).map_err(|err| copy_error(&repository, err))?;
+    let pack = write_pack(&src, mirror, &plan.objects).map_err(|err| copy_error(&repository, err))?;
+    // The source's packs stay mapped (and resident) while it is open: close it before the new pack is
+    // mapped for indexing, so the two are never resident together.
+    drop(src);
+    let written =
+        pack.map(|file| index_pack(file, mirror)).transpose().map_err(|err| copy_error(&repository, err))?;
     update_shallow(mirror, &[], &plan.unshallow)?;
     super::pin(mirror, want, CommitId(commit))?;
     let received_objects = match written {
@@ -191,13 +197,13 @@ fn collect_tree(
     Ok(())
 }
 
-/// Writes `ids` as one pack (undeltified, compressed) into a temporary file, then lets gitoxide index it and
-/// move pack and index into the mirror's `objects/pack`, where they appear atomically.
+/// Writes `ids` as one pack (undeltified, compressed) into a temporary file in the mirror's `objects/pack`,
+/// invisible to readers until [`index_pack`]. `None` when there is nothing to write.
 fn write_pack(
     src: &gix::Repository,
     mirror: &gix::Repository,
     ids: &[ObjectId],
-) -> gix::Result<Option<gix_pack::bundle::write::Outcome>> {
+) -> gix::Result<Option<File>> {
     use gix::error::ResultExt;
     if ids.is_empty() {
         return Ok(None);
@@ -234,6 +240,14 @@ fn write_pack(
         }
         pack.into_write().flush().or_raise(|| gix::error::message("writing the temporary pack"))?;
     }
+    Ok(Some(file))
+}
+
+/// Lets gitoxide index the pack `write_pack` wrote and move pack and index into the mirror's
+/// `objects/pack`, where they appear atomically.
+fn index_pack(mut file: File, mirror: &gix::Repository) -> gix::Result<gix_pack::bundle::write::Outcome> {
+    use gix::error::ResultExt;
+    let pack_dir = mirror.objects.store_ref().path().join("pack");
     file.rewind().or_raise(|| gix::error::message("rewinding the temporary pack"))?;
     let outcome = gix_pack::Bundle::write_to_directory(
         &mut BufReader::new(file),
@@ -244,7 +258,7 @@ fn write_pack(
         gix::hash::Kind::Sha1,
         gix_pack::bundle::write::Options::default(),
     )?;
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
 /// Adds and removes shallow boundaries in the mirror's `shallow` file, under its lock.
