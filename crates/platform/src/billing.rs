@@ -308,10 +308,12 @@ pub(crate) async fn plan_of(db: &Database, plans: &Plans, org_id: &str) -> Resul
 
 /// The indexed files metered for the organization: the sum over its repositories.
 pub(crate) async fn indexed_files_held(db: &Database, org_id: &str) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(files), 0) FROM indexed_files WHERE org_id = $1")
-        .bind(org_id)
-        .fetch_one(db.pool())
-        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(files), 0) AS BIGINT) FROM indexed_files WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(db.pool())
+    .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 

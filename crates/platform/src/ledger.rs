@@ -146,7 +146,7 @@ impl RepositoryLedger {
             return Ok(Admission::Admitted);
         }
         let others: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(files), 0) FROM indexed_files WHERE org_id = $1 AND repository <> $2",
+            "SELECT CAST(COALESCE(SUM(files), 0) AS BIGINT) FROM indexed_files WHERE org_id = $1 AND repository <> $2",
         )
         .bind(&org_id)
         .bind(name)
