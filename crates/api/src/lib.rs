@@ -124,6 +124,8 @@ pub struct Shared {
     platform: tokio::sync::OnceCell<std::sync::Arc<ledge_platform::Platform>>,
     /// Requests per authenticated caller (`Limits::caller_burst`), counted in this process.
     caller_requests: ledge_auth::TokenBuckets,
+    /// Changes to repository records, so the webhook keys read from them are read again.
+    pub repository_changes: ledge_platform::RepositoryChanges,
 }
 
 impl Deref for AppState {
@@ -144,6 +146,7 @@ impl AppState {
             pipeline: watch::Sender::new(None),
             closing: watch::Sender::new(false),
             platform: tokio::sync::OnceCell::new(),
+            repository_changes: ledge_platform::RepositoryChanges::default(),
             caller_requests: ledge_auth::TokenBuckets::new(
                 limits.caller_burst,
                 limits.caller_refill,

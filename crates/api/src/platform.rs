@@ -110,6 +110,7 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
                 sealing_keys,
                 index_removal: Some(index_removal),
                 plans,
+                repository_changes: state.repository_changes.clone(),
                 ..PlatformOptions::default()
             };
             Ok(Arc::new(Platform::new(db, sessions, keys, options)))

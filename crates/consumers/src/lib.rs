@@ -15,6 +15,9 @@
 //! and the notifications: `notifications` → [`NotificationDelivery`] (the `[notifications]`
 //! settings, the queue's `retry_delay` as the first backoff step).
 //!
+//! The pipeline reads the platform's repository records through [`PlatformAccounts`] (the
+//! `accounts` module): access tokens for fetching, the plans' indexed-files limit.
+//!
 //! Queues without a handler keep their messages until one exists: nothing sent is dropped.
 //!
 //! Invariant: this crate only wires; handlers live in the domain crates.
@@ -30,12 +33,17 @@ use ledge_platform::notifications::delivery::{DeliveryOptions, NotificationDeliv
 use ledge_queue::{BatchHandler, Consumer, ConsumerStats, QueueError};
 use tokio::sync::watch;
 
+mod accounts;
+pub use accounts::PlatformAccounts;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumersError {
     #[error(transparent)]
     Env(#[from] EnvError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("LEDGE_ENCRYPTION_KEY: {0}")]
+    SealingKeys(String),
     #[error("queue consumer {queue}: {source}")]
     Queue {
         queue: &'static str,
@@ -64,12 +72,17 @@ impl Consumers {
     }
 
     /// [`Consumers::build`] with these pipeline options (`ledge index` allows local sources).
+    /// Without [`PipelineOptions::accounts`], the platform's records ([`PlatformAccounts`]) are used.
     ///
     /// The indexing coordinators' durable-object host will run on the calling runtime: build the
     /// consumers on the runtime that runs them, and let every other caller (the HTTP status routes)
     /// reach the coordinators through [`Consumers::pipeline`] — one host per durable storage.
     pub async fn build_with(env: &Arc<Env>, options: PipelineOptions) -> Result<Consumers, ConsumersError> {
         let backend = env.queue_backend().await?;
+        let mut options = options;
+        if options.accounts.is_none() {
+            options.accounts = Some(Arc::new(PlatformAccounts::new(env.clone())?));
+        }
         let pipeline = Pipeline::open(env.clone(), options)?;
         pipeline.home_coordinators_here();
         let recorder = ledge_github::EventRecorder::lazy({

@@ -175,6 +175,20 @@ pub const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (org_id, user_id)
           );",
     },
+    Migration {
+        version: 6,
+        name: "indexed_files",
+        // Indexed files metered per organization (`ledge-platform`, for the plans' `indexed_files`
+        // limit): one row per repository key `<owner>/<name>` indexed for the organization, with
+        // the files its last admitted indexing job leaves indexed.
+        sql: "CREATE TABLE indexed_files (
+            org_id TEXT NOT NULL,
+            repository TEXT NOT NULL,
+            files BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (org_id, repository)
+          );",
+    },
 ];
 
 /// Applies every migration not yet recorded in `schema_migrations`.

@@ -1,7 +1,8 @@
 //! The webhook intake: verify, parse, deduplicate and queue one delivery.
 //!
-//! Order matters: the signature is checked before anything of the body is read, so unauthenticated
-//! input is never parsed. A delivery whose id was queued before (GitHub redelivers with the same
+//! Order matters: the signature is checked before anything of the body is used, so unauthenticated
+//! input is never acted on (when a repository has a webhook secret of its own, its `full_name` is
+//! read first, only to choose the key: see [`WebhookKeys`]). A delivery whose id was queued before (GitHub redelivers with the same
 //! `X-GitHub-Delivery`) is answered as a duplicate and not queued again; the check and the send
 //! are one atomic queue operation (`dedup_key`). A payload too large for a queue message is stored
 //! in the `archives` bucket first and the message names it.
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use ledge_bucket::{Bucket, HttpMetadata, PutOptions};
 use ledge_queue::{MessageBody, QueueError, QueueProducer, SendOptions, SendOutcome};
 
-use crate::{Envelope, EnvelopeError, Payload, SignatureError, WebhookVerifier};
+use crate::{Envelope, EnvelopeError, Payload, SignatureError, WebhookKeys};
 
 /// Largest queue message the intake builds inline; larger payloads are archived. Below the queue
 /// contract's 128 KB message limit, with room for the message metadata.
@@ -50,7 +51,6 @@ pub struct DeliveryHeaders<'a> {
 
 /// Accepts GitHub deliveries onto the `github-events` queue.
 pub struct WebhookIntake {
-    verifier: WebhookVerifier,
     events: Arc<dyn QueueProducer>,
     archives: Arc<dyn Bucket>,
 }
@@ -62,13 +62,19 @@ impl std::fmt::Debug for WebhookIntake {
 }
 
 impl WebhookIntake {
-    pub fn new(verifier: WebhookVerifier, events: Arc<dyn QueueProducer>, archives: Arc<dyn Bucket>) -> Self {
-        WebhookIntake { verifier, events, archives }
+    pub fn new(events: Arc<dyn QueueProducer>, archives: Arc<dyn Bucket>) -> Self {
+        WebhookIntake { events, archives }
     }
 
-    /// Verifies, parses, deduplicates and queues one delivery. Returns once it is persisted.
-    pub async fn accept(&self, headers: DeliveryHeaders<'_>, body: Bytes) -> Result<Accepted, IntakeError> {
-        self.verifier.verify(headers.signature, &body)?;
+    /// Verifies (with `keys`), parses, deduplicates and queues one delivery. Returns once it is
+    /// persisted.
+    pub async fn accept(
+        &self,
+        keys: &WebhookKeys,
+        headers: DeliveryHeaders<'_>,
+        body: Bytes,
+    ) -> Result<Accepted, IntakeError> {
+        keys.verify(headers.signature, &body)?;
         let envelope = Envelope::parse(headers.event, headers.delivery, &body)?;
         let mut message = envelope.queue_message(Payload::Inline(&body));
         if message.len() > MAX_INLINE_MESSAGE {

@@ -12,6 +12,13 @@ pub enum SignatureError {
     Malformed,
     #[error("the X-Hub-Signature-256 signature does not match the body")]
     Mismatch,
+    /// The repository has a webhook secret of its own that the server cannot read (its sealing key
+    /// is not configured): deliveries for it cannot be verified.
+    #[error("the repository's webhook secret cannot be read by the server")]
+    KeyUnavailable,
+    /// No secret applies: neither the server's nor the repository's.
+    #[error("no webhook secret applies to this delivery")]
+    NoKey,
 }
 
 /// Verifies GitHub webhook signatures with one shared secret.

@@ -36,6 +36,9 @@ pub enum PipelineError {
     /// The coordinator answered something the caller cannot act on.
     #[error("indexing coordinator answered {0}")]
     UnexpectedResponse(String),
+    /// The platform's records of repositories (access tokens, metered files) cannot be read.
+    #[error("repository accounts: {0}")]
+    Accounts(String),
     /// A blocking task (git, chunking, keyword index) panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

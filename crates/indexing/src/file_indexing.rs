@@ -254,7 +254,7 @@ impl FileIndexer {
         if !present {
             // Another node fetched it: bring it here too.
             let source = Source::parse(&task.clone_url)?;
-            let credentials = if source.is_network() { self.pipeline.credentials() } else { None };
+            let credentials = if source.is_network() { self.pipeline.credentials(repo).await? } else { None };
             let mirror = mirror.clone();
             blocking(move || Ok(mirror.fetch(&source, &Want::Commit(commit), credentials.as_ref())?)).await?;
         }

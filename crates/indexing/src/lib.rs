@@ -21,7 +21,9 @@
 //!   ([`RepositoryIndexer`]), [`file_indexing`] ([`FileIndexer`]), [`embedding_generation`]
 //!   ([`EmbeddingGenerator`]).
 //! * `notices` — the `indexing.finished` / `indexing.failed` event queued on `notifications` when a
-//!   job ends.
+//!   job ends, and `usage_limit.reached` when a job would pass the plan's indexed files.
+//! * [`accounts`] — [`RepositoryAccounts`], what the pipeline asks the platform: a repository's
+//!   access token, and whether its organization's plan admits a job's indexed files.
 //! * [`status`] — [`IndexStatus`]: progress, queue backlog and dead letters, embeddings mode, as
 //!   `GET /repositories/{id}/index-status` and `ledge index` show it.
 //! * [`artifact`] — chunk artifacts in the `artifacts` bucket, the record of what is indexed, and the
@@ -83,6 +85,7 @@
 //! # }
 //! ```
 
+pub mod accounts;
 pub mod artifact;
 pub mod coordinator;
 pub mod embedding_cache;
@@ -97,6 +100,7 @@ pub mod repo;
 pub mod repository_indexing;
 pub mod status;
 
+pub use accounts::{AccessToken, FilesAdmission, RepositoryAccounts};
 pub use artifact::{ArtifactChunk, ArtifactStore, ChunkArtifact, chunk_key};
 pub use coordinator::{
     BatchClaim, BatchOutcome, BatchSpec, Clock, CoordinatorConfig, FileFailure, IndexingCoordinator,

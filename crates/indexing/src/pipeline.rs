@@ -25,7 +25,8 @@ use tokio::sync::{OnceCell, watch};
 use crate::error::blocking;
 use crate::{
     ArtifactStore, CoordinatorConfig, EmbeddingCache, EmbeddingGenerator, FileIndexer, GithubEventRouter,
-    IndexingCoordinator, NAMESPACE, PipelineError, Progress, RepoRef, RepositoryIndexer, Request, Response,
+    IndexingCoordinator, NAMESPACE, PipelineError, Progress, RepoRef, RepositoryAccounts, RepositoryIndexer,
+    Request, Response,
 };
 
 /// How the pipeline behaves. `Default` gives ledge's defaults.
@@ -50,6 +51,10 @@ pub struct PipelineOptions {
     pub claim_lease: Option<Duration>,
     /// The coordinators' limits.
     pub coordinator: CoordinatorConfig,
+    /// The platform's records of repositories: each one's access token (else `LEDGE_GITHUB_TOKEN`)
+    /// and its organization's indexed-files limit. `None` (the default): the environment's token
+    /// for every repository, no limit.
+    pub accounts: Option<Arc<dyn RepositoryAccounts>>,
     /// Test breakpoints; `None` in the product.
     #[doc(hidden)]
     pub hooks: Option<Arc<dyn PipelineHooks>>,
@@ -66,6 +71,7 @@ impl Default for PipelineOptions {
             embedding_cache_ttl: Duration::from_secs(3600),
             claim_lease: None,
             coordinator: CoordinatorConfig::default(),
+            accounts: None,
             hooks: None,
         }
     }
@@ -79,6 +85,7 @@ impl std::fmt::Debug for PipelineOptions {
             .field("files_per_batch", &self.files_per_batch)
             .field("embedding_cache_ttl", &self.embedding_cache_ttl)
             .field("claim_lease", &self.claim_lease)
+            .field("accounts", &self.accounts)
             .finish_non_exhaustive()
     }
 }
@@ -279,9 +286,16 @@ impl Pipeline {
         Mirror::new(repo.mirror_dir(&self.data_dir()), options)
     }
 
-    /// Credentials for https sources: `LEDGE_GITHUB_TOKEN`, if set.
-    pub(crate) fn credentials(&self) -> Option<Credentials> {
-        self.env.secrets().github_token().map(|token| Credentials::github_token(token.expose()))
+    /// Credentials for fetching `repo` over https: the access token stored for it by the platform,
+    /// opened now and dropped after the fetch; else `LEDGE_GITHUB_TOKEN`, if set. Never logged, never
+    /// written to the mirror (the fetch hands it to the transport through a callback).
+    pub(crate) async fn credentials(&self, repo: &RepoRef) -> Result<Option<Credentials>, PipelineError> {
+        if let Some(accounts) = &self.options.accounts
+            && let Some(token) = accounts.access_token(repo).await.map_err(PipelineError::Accounts)?
+        {
+            return Ok(Some(Credentials::github_token(token.0)));
+        }
+        Ok(self.env.secrets().github_token().map(|token| Credentials::github_token(token.expose())))
     }
 
     pub(crate) async fn artifacts(&self) -> Result<ArtifactStore, PipelineError> {

@@ -24,7 +24,11 @@
 //! the status); when it may come back (unreachable) the message is retried as the queue's settings say,
 //! otherwise (not found, authentication, an unusable URL) it is acknowledged. Jobs start in the order
 //! their events were received ([`Request::StartJobInOrder`]), so a retried old push never replaces a
-//! newer one.
+//! newer one. An https fetch uses the repository's own access token ([`crate::RepositoryAccounts`]),
+//! else `LEDGE_GITHUB_TOKEN`.
+//!
+//! A job whose commit would take its organization past its plan's `indexed_files` fails before it
+//! starts, with the reason in the status and a `usage_limit.reached` notification.
 //!
 //! [`FileFilter`]: ledge_git::FileFilter
 
@@ -41,8 +45,9 @@ use ledge_queue::{
 use crate::error::blocking;
 use crate::messages::decode;
 use crate::{
-    BatchSpec, FileIndexingTask, JobNotes, JobState, MESSAGE_VERSION, Pipeline, PipelineError, Progress,
-    RepoRef, RepositoryJob, RepositoryTask, Request, Response, Selection, SkipSummary,
+    BatchSpec, FileIndexingTask, FilesAdmission, JobNotes, JobState, MESSAGE_VERSION, Pipeline,
+    PipelineError, Progress, RepoRef, RepositoryJob, RepositoryTask, Request, Response, Selection,
+    SkipSummary,
 };
 
 /// Handles `repository-indexing` messages.
@@ -131,7 +136,7 @@ impl RepositoryIndexer {
             None => Want::Head,
         };
         let mirror = self.pipeline.mirror(repo);
-        let head = match self.fetch(&mirror, &source, want).await {
+        let head = match self.fetch(repo, &mirror, &source, want).await {
             Ok(head) => head,
             Err(PipelineError::Git(error)) => {
                 self.record_error(repo, label, error.to_string()).await?;
@@ -155,6 +160,9 @@ impl RepositoryIndexer {
             return Ok(());
         }
 
+        if !self.admitted(repo, &mirror, head).await? {
+            return Ok(());
+        }
         let plan = self.plan(repo, &mirror, &source, head, &progress).await?;
         let batches: Vec<BatchSpec> = plan
             .paths
@@ -197,8 +205,14 @@ impl RepositoryIndexer {
         self.queue_batches(repo, &commit, clone_url, batches_total as usize).await
     }
 
-    async fn fetch(&self, mirror: &Mirror, source: &Source, want: Want) -> Result<CommitId, PipelineError> {
-        let credentials = if source.is_network() { self.pipeline.credentials() } else { None };
+    async fn fetch(
+        &self,
+        repo: &RepoRef,
+        mirror: &Mirror,
+        source: &Source,
+        want: Want,
+    ) -> Result<CommitId, PipelineError> {
+        let credentials = if source.is_network() { self.pipeline.credentials(repo).await? } else { None };
         let (mirror, source) = (mirror.clone(), source.clone());
         blocking(move || Ok(mirror.fetch(&source, &want, credentials.as_ref())?.commit)).await
     }
@@ -226,7 +240,7 @@ impl RepositoryIndexer {
         if let Some(base) = base {
             let mut commits = vec![base];
             commits.extend(superseded);
-            match self.diff_paths(mirror, source, head, &commits).await {
+            match self.diff_paths(repo, mirror, source, head, &commits).await {
                 Ok((paths, skipped)) => {
                     let selection =
                         Selection::Diff { base: base.to_owned(), superseded: superseded.map(str::to_owned) };
@@ -247,6 +261,7 @@ impl RepositoryIndexer {
     /// The changed paths from each of `bases` to `head`, and the changed files that are skipped.
     async fn diff_paths(
         &self,
+        repo: &RepoRef,
         mirror: &Mirror,
         source: &Source,
         head: CommitId,
@@ -256,7 +271,7 @@ impl RepositoryIndexer {
         for base in bases {
             let base = CommitId::from_hex(base)?;
             // A mirror on another node, or a wiped disk, may lack the base: fetch it by id.
-            self.fetch(mirror, source, Want::Commit(base)).await?;
+            self.fetch(repo, mirror, source, Want::Commit(base)).await?;
             let mirror = mirror.clone();
             changes.extend(blocking(move || Ok(mirror.diff(base, head)?)).await?);
         }
@@ -337,6 +352,38 @@ impl RepositoryIndexer {
         Ok(Plan { selection: Selection::Full { reason }, previous_commit: None, paths, skipped })
     }
 
+    /// Whether the organization's plan admits the files `head` leaves indexed (those of its files the
+    /// filter keeps by path, size and `.gitignore`), metering them if so. If not, the job fails before
+    /// it starts: the reason is recorded for the status, `indexing.failed` and `usage_limit.reached`
+    /// are queued on `notifications`, and the message is acknowledged (a retry cannot help; a later
+    /// push, re-index or upgrade can). Without [`RepositoryAccounts`](crate::RepositoryAccounts),
+    /// always.
+    async fn admitted(&self, repo: &RepoRef, mirror: &Mirror, head: CommitId) -> Result<bool, PipelineError> {
+        let Some(accounts) = &self.pipeline.options.accounts else { return Ok(true) };
+        // The listing is cached for the file-indexing batches that follow.
+        let view = self.pipeline.commit_view(mirror, head).await?;
+        let filter = &self.pipeline.filter;
+        let files = view
+            .files
+            .iter()
+            .filter(|(path, (_, size))| filter.check_path(path, *size, &view.rules).is_none())
+            .count() as u64;
+        let admission = accounts.admit_indexed_files(repo, files).await.map_err(PipelineError::Accounts)?;
+        let FilesAdmission::LimitReached { plan, allowed, would_hold } = admission else { return Ok(true) };
+        let commit = head.to_hex();
+        let reason = format!(
+            "plan limit indexed_files: the {plan} plan allows {allowed} indexed files; indexing {} at \
+             {commit} ({files} files) would bring the organization to {would_hold}",
+            repo.key()
+        );
+        self.record_error(repo, &commit, reason.clone()).await?;
+        self.pipeline.notify_job_ended(repo, &commit, JobState::Failed).await;
+        self.pipeline
+            .notify_usage_limit(repo, &commit, "indexed_files", &plan, allowed, would_hold, &reason)
+            .await;
+        Ok(false)
+    }
+
     /// Queues `count` file-indexing messages for the job of `commit`.
     async fn queue_batches(
         &self,
@@ -399,6 +446,9 @@ impl RepositoryIndexer {
                     mirror.display()
                 )));
             }
+        }
+        if let Some(accounts) = &self.pipeline.options.accounts {
+            accounts.forget_indexed_files(repo).await.map_err(PipelineError::Accounts)?;
         }
         tracing::info!(%repo, artifacts = keys.len(), "repository index removed");
         Ok(())

@@ -16,7 +16,7 @@
 //!   with the event's id, so a replayed event changes nothing; an event older than the last one
 //!   applied to the subscription is recorded but does not roll it back.
 
-use ledge_db::sqlx;
+use ledge_db::{Database, sqlx};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row as _;
@@ -128,7 +128,7 @@ impl Limit {
         }
     }
 
-    fn of(self, limits: &PlanLimits) -> Option<u64> {
+    pub(crate) fn of(self, limits: &PlanLimits) -> Option<u64> {
         match self {
             Limit::Repositories => limits.repositories,
             Limit::IndexedFiles => limits.indexed_files,
@@ -222,6 +222,8 @@ pub struct BillingOverview {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Usage {
     pub repositories: u64,
+    /// The files its repositories' last admitted indexing jobs leave indexed.
+    pub indexed_files: u64,
     pub searches_today: u64,
     pub chat_messages_today: u64,
 }
@@ -270,6 +272,51 @@ fn seconds_ms(value: Option<&Value>) -> Option<i64> {
     value.and_then(Value::as_i64).map(|s| s.saturating_mul(1000))
 }
 
+/// The organization's subscription (the free plan if it has none).
+pub(crate) async fn subscription_of(db: &Database, org_id: &str) -> Result<Subscription> {
+    let row = sqlx::query(
+        "SELECT plan, status, stripe_customer, stripe_subscription, current_period_end, event_at
+         FROM subscriptions WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(Subscription::free()) };
+    Ok(Subscription {
+        plan: row.try_get("plan")?,
+        status: row.try_get("status")?,
+        stripe_customer: row.try_get("stripe_customer")?,
+        stripe_subscription: row.try_get("stripe_subscription")?,
+        current_period_end: row.try_get("current_period_end")?,
+        event_at: row.try_get("event_at")?,
+    })
+}
+
+/// The plan of `plans` whose limits apply to the organization now; a plan no longer configured
+/// falls back to `free`.
+pub(crate) async fn plan_of(db: &Database, plans: &Plans, org_id: &str) -> Result<Plan> {
+    let subscription = subscription_of(db, org_id).await?;
+    let name = subscription.effective_plan();
+    Ok(match plans.get(name) {
+        Some(plan) => plan.clone(),
+        None => {
+            tracing::warn!(org_id, plan = name, "the subscription's plan is not configured; using free");
+            plans.free().clone()
+        }
+    })
+}
+
+/// The indexed files metered for the organization: the sum over its repositories.
+pub(crate) async fn indexed_files_held(db: &Database, org_id: &str) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(files), 0) AS BIGINT) FROM indexed_files WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 impl Platform {
     /// The configured plans.
     pub fn plans(&self) -> &Plans {
@@ -278,36 +325,13 @@ impl Platform {
 
     /// The organization's subscription (the free plan if it has none).
     pub async fn subscription(&self, org_id: &str) -> Result<Subscription> {
-        let row = sqlx::query(
-            "SELECT plan, status, stripe_customer, stripe_subscription, current_period_end, event_at
-             FROM subscriptions WHERE org_id = $1",
-        )
-        .bind(org_id)
-        .fetch_optional(self.db.pool())
-        .await?;
-        let Some(row) = row else { return Ok(Subscription::free()) };
-        Ok(Subscription {
-            plan: row.try_get("plan")?,
-            status: row.try_get("status")?,
-            stripe_customer: row.try_get("stripe_customer")?,
-            stripe_subscription: row.try_get("stripe_subscription")?,
-            current_period_end: row.try_get("current_period_end")?,
-            event_at: row.try_get("event_at")?,
-        })
+        subscription_of(&self.db, org_id).await
     }
 
     /// The plan whose limits apply to the organization now. A plan no longer configured falls
     /// back to `free`.
     pub async fn plan_of(&self, org_id: &str) -> Result<Plan> {
-        let subscription = self.subscription(org_id).await?;
-        let name = subscription.effective_plan();
-        Ok(match self.plans().get(name) {
-            Some(plan) => plan.clone(),
-            None => {
-                tracing::warn!(org_id, plan = name, "the subscription's plan is not configured; using free");
-                self.plans().free().clone()
-            }
-        })
+        plan_of(&self.db, self.plans(), org_id).await
     }
 
     /// `Ok` if the organization may add one more of what `limit` counts (`adding` of them, for
@@ -317,8 +341,8 @@ impl Platform {
         let Some(allowed) = limit.of(&plan.limits) else { return Ok(()) };
         let held = match limit {
             Limit::Repositories => self.repository_count(org_id).await?,
-            // Indexed files are counted by the indexing side; it passes what it holds.
-            Limit::IndexedFiles => 0,
+            // Metered by the indexing jobs (`RepositoryLedger::admit_indexed_files`).
+            Limit::IndexedFiles => indexed_files_held(&self.db, org_id).await?,
         };
         if held.saturating_add(adding) > allowed {
             return Err(PlatformError::PlanLimit { limit: limit.name(), allowed, plan: plan.name });
@@ -393,6 +417,7 @@ impl Platform {
         let plan = self.plan_of(org_id).await?;
         let usage = Usage {
             repositories: self.repository_count(org_id).await?,
+            indexed_files: indexed_files_held(&self.db, org_id).await?,
             searches_today: self.used_today(org_id, Quota::Searches).await?,
             chat_messages_today: self.used_today(org_id, Quota::ChatMessages).await?,
         };

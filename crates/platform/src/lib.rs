@@ -24,6 +24,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod error;
+pub mod ledger;
 pub mod notifications;
 pub mod organizations;
 pub mod page;
@@ -41,6 +42,7 @@ use ledge_kv::{Clock, KvNamespace, SystemClock};
 pub use accounts::{LoginTokens, Principal};
 pub use billing::{BillingOverview, Limit, Plan, PlanLimits, Plans, Quota, StripeOutcome, Subscription};
 pub use error::{PlatformError, Result};
+pub use ledger::{Admission, RepositoryChanges, RepositoryLedger, StoredWebhookSecret};
 pub use notifications::{NewPreferences, NotificationEvent, NotificationPreferences, TargetPolicy};
 pub use page::{Cursor, Page, PageRequest};
 pub use records::{
@@ -74,6 +76,8 @@ pub struct PlatformOptions {
     pub index_removal: Option<Arc<dyn IndexRemoval>>,
     /// The billing plans and their limits (`[plans.*]` of the configuration).
     pub plans: Plans,
+    /// Bumped on every change to a repository record, for caches of what they hold.
+    pub repository_changes: RepositoryChanges,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -91,6 +95,7 @@ impl Default for PlatformOptions {
             sealing_keys: None,
             index_removal: None,
             plans: Plans::default(),
+            repository_changes: RepositoryChanges::default(),
             clock: Arc::new(SystemClock),
         }
     }

@@ -206,6 +206,7 @@ impl Platform {
         .bind(self.now_ms())
         .execute(self.db.pool())
         .await?;
+        self.options.repository_changes.bump();
         self.audit(&access.org.id, Some(&access.actor), action::ORGANIZATION_DELETED, None, None).await?;
         self.purge_deleted_organizations().await?;
         Ok(())
@@ -263,6 +264,7 @@ impl Platform {
             "audit_log",
             "subscriptions",
             "usage_counters",
+            "indexed_files",
             "billing_events",
         ] {
             let sql = format!("DELETE FROM {table} WHERE org_id IN ({doomed})");
@@ -273,6 +275,7 @@ impl Platform {
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         if purged > 0 {
+            self.options.repository_changes.bump();
             tracing::info!(purged, "purged organizations past their deletion grace period");
         }
         Ok(purged)
@@ -296,6 +299,7 @@ impl Platform {
         if restored.rows_affected() != 1 {
             return Err(PlatformError::NotFound("organization"));
         }
+        self.options.repository_changes.bump();
         self.audit(org_id, Some(&user.id), action::ORGANIZATION_RESTORED, None, None).await?;
         self.organization(org_id).await?.ok_or(PlatformError::NotFound("organization"))
     }

@@ -204,7 +204,7 @@ fn check_secret(field: &'static str, value: &str) -> Result<()> {
 }
 
 /// The associated data a secret is sealed for: its organization, record and field.
-fn context(org_id: &str, id: &str, field: &str) -> String {
+pub(crate) fn context(org_id: &str, id: &str, field: &str) -> String {
     format!("repository/{org_id}/{id}/{field}")
 }
 
@@ -257,6 +257,7 @@ impl Platform {
                 detail: format!("{name} is already connected to this organization"),
             });
         }
+        self.options.repository_changes.bump();
         self.audit(org_id, Some(&access.actor), action::REPOSITORY_CONNECTED, Some(&id), Some(&name)).await?;
         Ok(Repository {
             id,
@@ -367,6 +368,7 @@ impl Platform {
         .bind(access_token.clone().flatten())
         .execute(self.db.pool())
         .await?;
+        self.options.repository_changes.bump();
         self.audit(
             org_id,
             Some(&access.actor),
@@ -389,6 +391,7 @@ impl Platform {
         if done.rows_affected() != 1 {
             return Err(PlatformError::NotFound("repository"));
         }
+        self.options.repository_changes.bump();
         self.audit(
             &access.org.id,
             Some(&access.actor),

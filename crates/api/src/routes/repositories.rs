@@ -7,7 +7,9 @@
 //! * `GET|PATCH|DELETE /repositories/{id}`: one repository by its record id; deleting queues a
 //!   `remove` job on `repository-indexing` (its chunks, vectors, artifacts and keyword documents)
 //!   and then drops the record;
-//! * `POST /repositories/{id}/reindex` queues an `index` job for the head of its default branch;
+//! * `POST /repositories/{id}/reindex` queues an `index` job for the head of its default branch
+//!   (402 `plan_limit` naming `indexed_files` when the organization already holds more indexed
+//!   files than its plan allows);
 //! * `GET /repositories/{id}/index-status` (a repository's indexing: progress, failures, skips,
 //!   queue backlog and dead letters, embeddings mode) and `GET /repositories/{id}/index-status/stream`
 //!   (the same as Server-Sent Events while it changes, then `done`).

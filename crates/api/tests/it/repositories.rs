@@ -231,3 +231,36 @@ async fn without_an_encryption_key_secrets_are_refused_by_field() {
     assert_eq!(answer.problem(503, "not_configured")["field"], "webhook_secret");
     connect(&app, &t.owner, json!({ "org": "acme", "git_url": "https://github.com/a/b" })).await;
 }
+
+#[tokio::test]
+async fn reindexing_an_organization_already_past_its_indexed_files_is_402_naming_the_limit() {
+    use ledge_platform::{Plan, PlanLimits, Plans, RepositoryLedger};
+    let app = app_with(
+        &[
+            ("LEDGE_JWT_KEYS", JWT_KEYS),
+            ("LEDGE_ENCRYPTION_KEY", ENCRYPTION_KEY),
+            ("LEDGE_PLANS__FREE__INDEXED_FILES", "5"),
+        ],
+        Limits::default(),
+    );
+    let t = app.tenants().await;
+    let answer =
+        connect(&app, &t.owner, json!({ "org": "acme", "git_url": "https://github.com/acme/api" })).await;
+    let reindex = format!("/repositories/{}/reindex", answer["repository"]["id"].as_str().unwrap());
+    assert_eq!(app.call("POST", &reindex, Some(&t.admin), None, LOCAL).await.status, 202);
+
+    // The organization holds 6 indexed files (metered under a plan without limit, then downgraded).
+    let db = app.state.env.db().await.unwrap();
+    let unlimited = Plan { name: "free".into(), limits: PlanLimits::default(), stripe_price: None };
+    let ledger = RepositoryLedger::new(db.clone(), None, Plans::new(vec![unlimited]));
+    ledger.admit_indexed_files("acme", "acme/api", 6).await.unwrap();
+    let problem = app.call("POST", &reindex, Some(&t.admin), None, LOCAL).await.problem(402, "plan_limit");
+    assert_eq!(problem["field"], "indexed_files");
+    assert!(problem["detail"].as_str().unwrap().contains("allows 5 indexed_files"), "{problem}");
+    let billing =
+        app.call("GET", &format!("/organizations/{}/billing", t.org), Some(&t.owner), None, LOCAL).await;
+    assert_eq!(billing.json()["usage"]["indexed_files"], 6, "{:?}", billing.body);
+
+    ledger.forget_indexed_files("acme", "acme/api").await.unwrap();
+    assert_eq!(app.call("POST", &reindex, Some(&t.admin), None, LOCAL).await.status, 202);
+}

@@ -151,3 +151,71 @@ async fn without_a_secret_webhooks_are_503_not_configured() {
         app.send(delivery("ping", "d1", body, Some("sha256=00"))).await.problem(503, "not_configured");
     assert!(problem["detail"].as_str().unwrap().contains("LEDGE_GITHUB_WEBHOOK_SECRET"));
 }
+
+const ENCRYPTION_KEY: &str = "e1:an-encryption-key-of-at-least-32-bytes";
+
+/// The body of a delivery about repository `full_name`.
+fn about(full_name: &str) -> Vec<u8> {
+    serde_json::json!({ "action": "opened", "repository": { "id": 1, "full_name": full_name } })
+        .to_string()
+        .into_bytes()
+}
+
+fn signed_with(secret: &str, id: &str, body: &[u8]) -> Request<Body> {
+    delivery("issues", id, body, Some(&WebhookVerifier::new(secret.as_bytes()).sign(body)))
+}
+
+#[tokio::test]
+async fn a_repository_with_its_own_secret_is_verified_with_it_and_not_the_servers() {
+    use crate::harness::JWT_KEYS;
+    use crate::tenants::LOCAL;
+    let app = app_with(
+        &[
+            ("LEDGE_GITHUB_WEBHOOK_SECRET", SECRET),
+            ("LEDGE_JWT_KEYS", JWT_KEYS),
+            ("LEDGE_ENCRYPTION_KEY", ENCRYPTION_KEY),
+        ],
+        Limits::default(),
+    );
+    let t = app.tenants().await;
+    // Before any repository secret: the server's secret (the fast path builds the module).
+    assert_eq!(app.send(signed_with(SECRET, "d0", &about("acme/hello"))).await.status, 202);
+    let connect = serde_json::json!({
+        "org": "acme", "git_url": "https://github.com/acme/hello", "webhook_secret": "hello-secret",
+    });
+    let answer = app.call("POST", "/repositories", Some(&t.owner), Some(connect), LOCAL).await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let id = answer.json()["repository"]["id"].as_str().unwrap().to_string();
+
+    let body = about("Acme/Hello");
+    assert_eq!(app.send(signed_with("hello-secret", "d1", &body)).await.status, 202, "its own secret");
+    let problem = app.send(signed_with(SECRET, "d2", &body)).await.problem(401, "invalid_signature");
+    assert_eq!(problem["field"], "X-Hub-Signature-256");
+    let tampered = about("acme/hello").into_iter().chain(b" ".iter().copied()).collect::<Vec<u8>>();
+    let signature = WebhookVerifier::new(b"hello-secret").sign(&body);
+    app.send(delivery("issues", "d3", &tampered, Some(&signature))).await.problem(401, "invalid_signature");
+    // Other repositories keep the server's secret, and not this repository's.
+    assert_eq!(app.send(signed_with(SECRET, "d4", &about("acme/other"))).await.status, 202);
+    app.send(signed_with("hello-secret", "d5", &about("acme/other"))).await.problem(401, "invalid_signature");
+
+    // A rotated secret applies at once (the cache is told), the old one no longer.
+    let path = format!("/repositories/{id}");
+    let rotate = serde_json::json!({ "webhook_secret": "rotated" });
+    assert_eq!(app.call("PATCH", &path, Some(&t.owner), Some(rotate), LOCAL).await.status, 200);
+    app.send(signed_with("hello-secret", "d6", &body)).await.problem(401, "invalid_signature");
+    assert_eq!(app.send(signed_with("rotated", "d7", &body)).await.status, 202);
+    // Removed: the server's secret again.
+    let clear = serde_json::json!({ "webhook_secret": null });
+    assert_eq!(app.call("PATCH", &path, Some(&t.owner), Some(clear), LOCAL).await.status, 200);
+    assert_eq!(app.send(signed_with(SECRET, "d8", &body)).await.status, 202);
+
+    // A secret stored in an organization its deliveries are not indexed under does not decide.
+    let elsewhere = serde_json::json!({
+        "org": "acme", "git_url": "https://github.com/octo/hello", "webhook_secret": "acme-copy",
+    });
+    assert_eq!(app.call("POST", "/repositories", Some(&t.owner), Some(elsewhere), LOCAL).await.status, 201);
+    assert_eq!(app.send(signed_with(SECRET, "d9", &about("octo/hello"))).await.status, 202);
+
+    let delivered: Vec<String> = queued(&app).await.into_iter().map(|q| q.envelope.delivery).collect();
+    assert_eq!(delivered, ["d0", "d1", "d4", "d7", "d8", "d9"]);
+}

@@ -2,3 +2,4 @@
 //! in a temporary data directory, run until the test stops them.
 
 mod notifications;
+mod repository_accounts;

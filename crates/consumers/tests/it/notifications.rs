@@ -22,19 +22,19 @@ use serde_json::{Value, json};
 
 /// What the receiver was sent: (path, `x-ledge-event` header, body).
 #[derive(Default)]
-struct Received {
+pub(crate) struct Received {
     requests: Mutex<Vec<(String, String, Value)>>,
 }
 
 impl Received {
-    fn to(&self, path: &str) -> Vec<Value> {
+    pub(crate) fn to(&self, path: &str) -> Vec<Value> {
         let requests = self.requests.lock().unwrap();
         requests.iter().filter(|(p, _, _)| p == path).map(|(_, _, body)| body.clone()).collect()
     }
 }
 
 /// A local receiver: `/ok/*` answers 204, `/flaky` 500 twice then 200, `/down` always 503.
-async fn receiver() -> (SocketAddr, Arc<Received>) {
+pub(crate) async fn receiver() -> (SocketAddr, Arc<Received>) {
     async fn hook(
         State(received): State<Arc<Received>>,
         Path(path): Path<String>,
@@ -139,7 +139,7 @@ fn indexing_event(id: &str, event: &str, org_slug: &str) -> MessageBody {
     .unwrap()
 }
 
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..200 {
         if done() {
             return;

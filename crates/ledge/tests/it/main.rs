@@ -2,6 +2,7 @@
 //! directory and driven over HTTP.
 
 mod cli;
+mod credentials;
 mod harness;
 mod indexing;
 mod search;

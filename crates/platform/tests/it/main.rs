@@ -5,6 +5,7 @@ mod accounts;
 mod api_keys;
 mod billing;
 mod cursors;
+mod ledger;
 mod notifications;
 mod organizations;
 mod repositories;

@@ -6,12 +6,16 @@ use std::time::Duration;
 use ledge_auth::password::Cost;
 use ledge_auth::{JwtKeys, LoginThrottle, SealingKeys, TokenBuckets};
 use ledge_kv::{ManualClock, SqliteKv, SqliteKvOptions};
-use ledge_platform::{IndexRemoval, LoginTokens, Plan, Plans, Platform, PlatformOptions, Principal};
+use ledge_platform::{
+    IndexRemoval, LoginTokens, Plan, Plans, Platform, PlatformOptions, Principal, RepositoryLedger,
+};
 
 pub const PASSWORD: &str = "a long enough passphrase";
 
 pub struct TestPlatform {
     pub platform: Platform,
+    /// The platform's store, for a [`RepositoryLedger`] over it.
+    pub db: ledge_db::Database,
     pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
@@ -60,8 +64,8 @@ pub async fn platform_options(
         clock: clock.clone(),
         ..PlatformOptions::default()
     };
-    let platform = Platform::new(db, kv.namespace("sessions"), jwt, options);
-    TestPlatform { platform, clock, _dir: dir }
+    let platform = Platform::new(db.clone(), kv.namespace("sessions"), jwt, options);
+    TestPlatform { platform, db, clock, _dir: dir }
 }
 
 /// The built-in plans, but 10 repositories on free, so that tests of the records are not about
@@ -104,6 +108,13 @@ impl TestPlatform {
 
     pub async fn principal(&self, tokens: &LoginTokens) -> Principal {
         self.platform.authenticate(format!("Bearer {}", tokens.access_token).as_bytes()).await.unwrap()
+    }
+
+    /// The ledger the indexing pipeline and the webhook intake read, over this platform's store,
+    /// with its sealing keys and plans.
+    pub fn ledger(&self) -> RepositoryLedger {
+        let keys = Arc::new(SealingKeys::parse_list(SEALING_KEYS).unwrap());
+        RepositoryLedger::new(self.db.clone(), Some(keys), self.platform.plans().clone())
     }
 
     pub fn advance(&self, by: Duration) {

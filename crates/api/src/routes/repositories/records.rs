@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ledge_auth::{Role, Scope};
 use ledge_indexing::RepositoryTask;
 use ledge_platform::{
-    Access, Need, NewRepository, PageRequest, PlatformError, Principal, Repository, RepositoryChange,
+    Access, Limit, Need, NewRepository, PageRequest, PlatformError, Principal, Repository, RepositoryChange,
 };
 use serde_json::json;
 
@@ -174,6 +174,8 @@ pub async fn reindex(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (access, repository) = repository(&caller, &id, WRITE_REPOS).await?;
+    // An organization already over its plan's indexed files (a downgrade) is told now, not by a job.
+    caller.platform.check_limit(&access.org.id, Limit::IndexedFiles, 0).await?;
     queue(&state, &access, &repository, index_task(&repository)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "queued": true, "repository": repository }))).into_response())
 }
