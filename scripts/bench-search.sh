@@ -140,6 +140,23 @@ try:
               f"max {max(client):.2f} ms; in-process took_ms p50 {pct(server_ms, 50):.2f}, p95 {pct(server_ms, 95):.2f}")
     now, peak = rss(server.pid)
     print(f"serving process: RSS {now:.1f} MiB, peak (VmHWM) {peak:.1f} MiB")
+    # Where it goes: resident MiB per kind of mapping (anonymous memory, the binary, the keyword
+    # index's files by extension, other files).
+    kinds, kind = {}, None
+    for line in open(f"/proc/{server.pid}/smaps"):
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):
+            name = head[5] if len(head) > 5 else "anonymous"
+            if name.startswith("/"):
+                ext = name.rsplit(".", 1)[-1]
+                name = ("keyword ." + ext) if "/keyword/" in name else ("binary" if name == os.path.realpath(ledge) else name.rsplit("/", 1)[-1])
+            elif name == "[heap]":
+                name = "anonymous"
+            kind = name
+        elif head[0] == "Rss:":
+            kinds[kind] = kinds.get(kind, 0) + int(head[1])
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:8]
+    print("  resident by mapping: " + ", ".join(f"{name} {kb / 1024:.1f}" for name, kb in top))
 finally:
     server.terminate()
     try:

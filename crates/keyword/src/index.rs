@@ -64,6 +64,9 @@ pub struct KeywordOptions {
     /// Decompressed 16 KiB blocks of stored documents cached per segment, for reading hits (0: none);
     /// default 8.
     pub doc_store_cache_blocks: usize,
+    /// How often the pages of the index's mapped files that searches and merges touched are given back
+    /// to the kernel (they stay in the page cache; see `resident`). Default every second; `None`: never.
+    pub release_mapped_pages_every: Option<std::time::Duration>,
 }
 
 impl Default for KeywordOptions {
@@ -72,6 +75,7 @@ impl Default for KeywordOptions {
             writer_memory_bytes: 32 << 20,
             staging_memory_bytes: 8 << 20,
             doc_store_cache_blocks: 8,
+            release_mapped_pages_every: Some(std::time::Duration::from_secs(1)),
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct KeywordIndex {
     reader: IndexReader,
     writer: Mutex<Writer>,
     staging: Arc<Staging>,
+    /// Gives back the mapped pages searches and merges touched (see `resident`).
+    _releaser: Option<crate::resident::Releaser>,
 }
 
 impl std::fmt::Debug for KeywordIndex {
@@ -186,12 +192,24 @@ impl KeywordIndex {
             reader,
             writer: Mutex::new(Writer { inner: writer, staged: false }),
             staging: Staging::new(options.staging_memory_bytes),
+            _releaser: match options.release_mapped_pages_every {
+                Some(period) => Some(crate::resident::Releaser::start(dir, period).map_err(storage)?),
+                None => None,
+            },
         })
     }
 
     /// The directory the index lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Gives the pages of the index's mapped files back to the kernel now (they stay in the page cache);
+    /// returns the bytes of the mappings advised. The index also does this on its own every
+    /// [`KeywordOptions::release_mapped_pages_every`].
+    pub fn release_mapped_pages(&self) -> Result<usize, KeywordError> {
+        let dir = self.dir.canonicalize().map_err(storage)?;
+        crate::resident::release_mapped_pages(&dir).map_err(storage)
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>, KeywordError> {

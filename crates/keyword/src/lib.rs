@@ -25,7 +25,9 @@
 //!
 //! # Memory
 //!
-//! The index is memory-mapped: searches touch only the pages they need and the kernel can drop them again.
+//! The index is memory-mapped: searches touch only the pages they need, and every second the pages touched
+//! are given back to the kernel (`resident`: they stay in the page cache, out of the process's resident
+//! memory); document stores are read with pread (`pread`).
 //! The writer buffers up to [`KeywordOptions::writer_memory_bytes`] (default 32 MiB) with one indexing and
 //! one merge thread; documents waiting for the indexing thread are bounded by
 //! [`KeywordOptions::staging_memory_bytes`] (default 8 MiB: past it, writes wait); the reader caches a few
@@ -55,6 +57,7 @@ mod error;
 mod index;
 mod pread;
 mod query;
+mod resident;
 mod schema;
 mod staging;
 

@@ -368,6 +368,32 @@ fn reading_results_leaves_no_document_store_mapped_into_the_process() {
     assert!(postings > 0, "(the check sees the index's other files mapped)");
 }
 
+#[test]
+fn pages_searches_touched_are_given_back_and_searches_still_see_the_same_index() {
+    let (dir, index) = two_orgs();
+    let before = ["json", "parser", "HTTPServer"].map(|text| ids(&search(&index, "acme", text)).join(","));
+    let resident = || {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let index_dir = dir.path().canonicalize().unwrap();
+        let mut inside = false;
+        let mut kib = 0;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && !first.ends_with(':') {
+                inside = line.contains(index_dir.to_str().unwrap());
+            } else if inside && first == "Rss:" {
+                kib += line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+            }
+        }
+        kib
+    };
+    assert!(resident() > 0, "the searches mapped pages of the index's files in");
+    assert!(index.release_mapped_pages().unwrap() > 0, "some mappings were advised");
+    assert_eq!(resident(), 0, "no page of the index's files stays resident");
+    let after = ["json", "parser", "HTTPServer"].map(|text| ids(&search(&index, "acme", text)).join(","));
+    assert_eq!(after, before);
+}
+
 /// Regression: a chunk merged from several small definitions has no single symbol; every one of its
 /// names must still find it, by word, by exact name and through the symbol filter.
 #[test]
