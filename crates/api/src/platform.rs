@@ -308,6 +308,18 @@ impl From<PlatformError> for ApiError {
 /// `?cursor=&limit=` of a list, unknown parameters refused by name.
 pub struct Paging(pub PageRequest);
 
+/// The query parameters [`Paging`] reads, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PageParams {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Items per page; default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = ApiError;
 
@@ -366,6 +378,14 @@ impl JsonObject {
             }
             None => Ok(self),
         }
+    }
+
+    /// Refuses fields that are not properties of `T`, the body's schema in the OpenAPI document
+    /// ([`crate::schemas`]): the fields a handler accepts are the ones its document shows.
+    pub fn only_fields_of<T: utoipa::PartialSchema>(&self) -> Result<&Self, ApiError> {
+        let known = crate::schemas::fields_of::<T>();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        self.only(&known)
     }
 
     pub fn string(&self, name: &str) -> Result<&str, ApiError> {

@@ -25,6 +25,8 @@ pub mod audit;
 pub mod billing;
 pub mod error;
 pub mod notifications;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod organizations;
 pub mod page;
 pub mod records;
