@@ -8,7 +8,7 @@
 #
 #   ./scripts/contract-test.sh [--max-examples N]      (default 25 per operation)
 #
-# schemathesis is installed into a venv under target/ (LEDGE_SCHEMATHESIS_VENV to change it).
+# schemathesis is installed into a venv under target/ (SCHEMATHESIS_VENV to change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,7 @@ SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=25
 if [ "${1:-}" = "--max-examples" ]; then MAX_EXAMPLES=$2; fi
 
-venv=$(realpath -m "${LEDGE_SCHEMATHESIS_VENV:-target/schemathesis}")
+venv=$(realpath -m "${SCHEMATHESIS_VENV:-target/schemathesis}")
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
   echo "contract-test: installing schemathesis $SCHEMATHESIS_VERSION into $venv"
   python3 -m venv "$venv"
@@ -63,13 +63,20 @@ key=$(post "$base/organizations/$org/api-keys" -H "authorization: Bearer $token"
   -d '{"name":"contract","scopes":["search:read","chat:write","repos:read","repos:write","admin"]}' |
   json "['secret']")
 
+# The organization's routes are called for this organization, not only for random ids (404).
+cat >"$data/schemathesis.toml" <<EOF
+[parameters]
+"path.org" = "$org"
+"query.org" = "contract"
+EOF
+
 status=0
 # From the temporary directory: schemathesis keeps its cache (.schemathesis/) in the working directory.
-(cd "$data" && "$venv/bin/schemathesis" run "$base/openapi.json" \
+(cd "$data" && "$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$base/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$MAX_EXAMPLES" \
-  --seed 20261206 \
+  --seed "${CONTRACT_TEST_SEED:-20261206}" \
   --request-timeout 20 \
   --rate-limit 540/m \
   --workers 2 \
