@@ -41,7 +41,8 @@ pub(crate) struct SignupRequest {
     /// At least 12 characters, not a common password, not containing the address's name.
     #[schema(format = Password, min_length = 12)]
     password: String,
-    /// A display name.
+    /// A display name, at most 100 characters.
+    #[schema(max_length = 100)]
     name: Option<String>,
 }
 
@@ -49,6 +50,7 @@ pub(crate) struct SignupRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct LoginRequest {
+    #[schema(format = Email)]
     email: String,
     #[schema(format = Password)]
     password: String,
@@ -66,8 +68,15 @@ pub(crate) struct RefreshRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct CreateOrganizationRequest {
+    /// 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
     /// Lower-case `[a-z0-9-]`; made from the name when absent.
+    #[schema(min_length = 2, max_length = 40, pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$")]
     slug: Option<String>,
 }
 
@@ -75,6 +84,12 @@ pub(crate) struct CreateOrganizationRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct UpdateOrganizationRequest {
+    /// 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
 }
 
@@ -89,6 +104,7 @@ pub(crate) struct ChangeRoleRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct CreateInvitationRequest {
+    #[schema(format = Email)]
     email: String,
     role: RoleName,
     /// How long the invitation stays valid; default 7 days.
@@ -108,7 +124,14 @@ pub(crate) struct AcceptInvitationRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct CreateApiKeyRequest {
+    /// 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
+    #[schema(min_items = 1)]
     scopes: Vec<ScopeName>,
     /// When the key stops working, epoch milliseconds; never when absent.
     expires_at: Option<i64>,
