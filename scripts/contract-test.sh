@@ -3,8 +3,9 @@
 # binary. It starts `ledge serve` on a fresh data directory with every secret set, signs a user up,
 # creates an organization and an API key with every scope (so the authenticated routes are
 # exercised, not only their 401), then lets schemathesis call every documented operation with
-# generated valid and invalid inputs. It fails on any 5xx, and on any answer whose status, content
-# type, headers or body the document does not describe.
+# generated valid and invalid inputs. It fails on any 5xx, on any answer whose status, content
+# type, headers or body the document does not describe, and on an input the document forbids that
+# the server accepts.
 #
 #   ./scripts/contract-test.sh [--max-examples N]      (default 25 per operation)
 #
@@ -77,7 +78,7 @@ schemathesis() {
   shift
   (cd "$data" && "$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$base/openapi.json" \
     --header "Authorization: Bearer $credential" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
     --max-examples "$MAX_EXAMPLES" \
     --seed "${CONTRACT_TEST_SEED:-20261206}" \
     --request-timeout 20 \

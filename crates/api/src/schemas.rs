@@ -14,7 +14,7 @@ use ledge_platform::{NotificationEvent, NotificationPreferences};
 use ledge_search::{Fusion, Mode};
 use serde::Serialize;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{Schema, SchemaType};
+use utoipa::openapi::schema::Schema;
 use utoipa::{PartialSchema, ToSchema};
 
 /// The property names of `T`'s schema (an object schema, or the objects it is made of).
@@ -190,7 +190,6 @@ impl PartialSchema for StringOrStrings {
         OneOfBuilder::new()
             .item(text().description(Some("One value, or several separated by commas.")))
             .item(ArrayBuilder::new().items(text()))
-            .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null)))
             .into()
     }
 }
@@ -210,8 +209,10 @@ pub(crate) struct SearchRequestBody {
     q: String,
     /// The organization's slug; an API key's own organization when absent.
     org: Option<String>,
-    repo: StringOrStrings,
-    lang: StringOrStrings,
+    /// Only these repositories (`owner/name`).
+    repo: Option<StringOrStrings>,
+    /// Only these languages.
+    lang: Option<StringOrStrings>,
     /// Only paths starting with this.
     path: Option<String>,
     mode: Option<Mode>,
