@@ -9,19 +9,23 @@
 #
 #   ./scripts/contract-test.sh [--max-examples N]      (default 25 per operation)
 #
-# schemathesis is installed into a venv under target/ (SCHEMATHESIS_VENV to change it).
+# The document is first validated with openapi-spec-validator. Both tools are installed (pinned)
+# into a venv under target/ (SCHEMATHESIS_VENV to change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
+VALIDATOR_VERSION=0.9.0
 MAX_EXAMPLES=25
 if [ "${1:-}" = "--max-examples" ]; then MAX_EXAMPLES=$2; fi
 
 venv=$(realpath -m "${SCHEMATHESIS_VENV:-target/schemathesis}")
-if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
-  echo "contract-test: installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION" ||
+  ! "$venv/bin/openapi-spec-validator" --version 2>/dev/null | grep -qF "$VALIDATOR_VERSION"; then
+  echo "contract-test: installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$VALIDATOR_VERSION"
 fi
 
 cargo build -p ledge --locked --quiet
@@ -51,6 +55,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -fsS "$base/health" >/dev/null || { cat "$log"; echo "contract-test: ledge did not start"; exit 1; }
+
+# The document validates against the OpenAPI 3.1 specification's own schema.
+curl -fsS "$base/openapi.json" >"$data/openapi.json"
+"$venv/bin/openapi-spec-validator" --schema 3.1 "$data/openapi.json"
 
 # A caller with every scope: sign up, log in, create an organization and a key.
 json() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }

@@ -330,13 +330,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
         let mut limit = None;
         for (key, value) in params {
             match key.as_str() {
-                "cursor" => cursor = Some(value),
-                "limit" => limit = Some(value),
+                "cursor" => once(&mut cursor, "cursor", value)?,
+                "limit" => once(&mut limit, "limit", value)?,
                 other => return Err(invalid(other, "is not a parameter here; parameters: cursor, limit")),
             }
         }
         Ok(Paging(PageRequest::parse(cursor.as_deref(), limit.as_deref())?))
     }
+}
+
+/// Sets a single-valued query parameter, refusing it given twice (`?limit=5&limit=x`): which of
+/// the two a server reads is not something a client should have to guess.
+pub(crate) fn once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(invalid(name, "is given more than once"));
+    }
+    Ok(())
 }
 
 /// A JSON object body, read field by field: every error names the field at fault.

@@ -26,7 +26,7 @@ use ledge_auth::{Role, Scope};
 use ledge_platform::{Access, Need, Principal, Quota};
 
 use crate::AppState;
-use crate::platform::AuthRoutes;
+use crate::platform::{AuthRoutes, once};
 use crate::problem::{ApiError, ErrorCode};
 use crate::schemas::SearchRequestBody;
 
@@ -140,23 +140,29 @@ fn from_params(params: Vec<(String, String)>) -> Result<(SearchRequest, Option<S
     let mut request = SearchRequest::default();
     let mut org = None;
     let mut q = None;
+    let (mut mode, mut limit, mut fusion) = (None, None, None);
     for (key, value) in params {
         match key.as_str() {
-            "q" => q = Some(value),
-            "org" => org = Some(value),
+            "q" => once(&mut q, "q", value)?,
+            "org" => once(&mut org, "org", value)?,
             "repo" => request.repos.extend(list(&value)),
             "lang" => request.languages.extend(list(&value)),
-            "path" => request.path = Some(value),
-            "mode" => {
-                request.mode = Some(value.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?)
-            }
-            "limit" => request.limit = Some(parse_limit(&value)?),
-            "cursor" => request.cursor = Some(value),
-            "fusion" => {
-                request.fusion = Some(value.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?)
-            }
+            "path" => once(&mut request.path, "path", value)?,
+            "mode" => once(&mut mode, "mode", value)?,
+            "limit" => once(&mut limit, "limit", value)?,
+            "cursor" => once(&mut request.cursor, "cursor", value)?,
+            "fusion" => once(&mut fusion, "fusion", value)?,
             other => return Err(invalid(other, format!("unknown parameter {other:?}"))),
         }
+    }
+    if let Some(value) = mode {
+        request.mode = Some(value.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?);
+    }
+    if let Some(value) = limit {
+        request.limit = Some(parse_limit(&value)?);
+    }
+    if let Some(value) = fusion {
+        request.fusion = Some(value.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?);
     }
     request.q = q.ok_or_else(|| invalid("q", "q is required (the search query)"))?;
     Ok((request, org))

@@ -180,3 +180,23 @@ async fn a_json_body_accepts_exactly_the_fields_of_its_schema() {
     assert_eq!(documented, ["name"]);
     assert!(problem["detail"].as_str().unwrap().ends_with("fields: name"), "{problem}");
 }
+
+/// Found by the contract test: `?limit=x&limit=5` was answered with the last value, although the
+/// document describes one `limit`.
+#[tokio::test]
+async fn a_single_valued_query_parameter_given_twice_is_refused() {
+    let app = app();
+    let t = app.tenants().await;
+    let ip = [10, 4, 0, 2];
+    let audit = format!("/organizations/{}/audit-log?limit=x&limit=5", t.org);
+    let answer = app.call("GET", &audit, Some(&t.owner), None, ip).await;
+    assert_eq!(answer.problem(400, "invalid_field")["field"], "limit");
+    let repositories = format!("/repositories?org={}&cursor=&cursor=", t.org);
+    let answer = app.call("GET", &repositories, Some(&t.owner), None, ip).await;
+    assert_eq!(answer.problem(400, "invalid_field")["field"], "cursor");
+    let answer = app.call("GET", "/search?q=a&q=b&org=acme", Some(&t.owner), None, ip).await;
+    assert_eq!(answer.problem(400, "invalid_field")["field"], "q");
+    // Lists may repeat.
+    let answer = app.call("GET", "/search?q=a&org=acme&repo=a/b&repo=c/d", Some(&t.owner), None, ip).await;
+    assert_ne!(answer.status, 400, "{:?}", answer.body);
+}

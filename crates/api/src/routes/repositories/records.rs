@@ -15,7 +15,7 @@ use ledge_platform::{
 use utoipa::OpenApi;
 
 use crate::AppState;
-use crate::platform::{JsonObject, RepositoryRoutes, queue_repository_job};
+use crate::platform::{JsonObject, RepositoryRoutes, once, queue_repository_job};
 use crate::problem::{ApiError, ErrorCode};
 use crate::schemas::{ConnectRepositoryRequest, UpdateRepositoryRequest};
 
@@ -150,9 +150,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ListQuery {
         let (mut org, mut cursor, mut limit) = (None, None, None);
         for (key, value) in params {
             match key.as_str() {
-                "org" => org = Some(value),
-                "cursor" => cursor = Some(value),
-                "limit" => limit = Some(value),
+                "org" => once(&mut org, "org", value)?,
+                "cursor" => once(&mut cursor, "cursor", value)?,
+                "limit" => once(&mut limit, "limit", value)?,
                 other => {
                     return Err(ApiError::new(
                         ErrorCode::InvalidField,
