@@ -15,6 +15,9 @@ pub mod modules;
 pub mod platform;
 pub mod problem;
 mod routes;
+mod schemas;
+
+pub use routes::openapi::document as openapi_document;
 
 use std::future::Future;
 use std::ops::Deref;
@@ -28,6 +31,7 @@ use tokio::sync::watch;
 pub use modules::{LazyModule, ModuleStatus, Weight};
 pub use platform::PlatformModule;
 pub use problem::{ApiError, ErrorCode};
+use routes::openapi::OpenApiModule;
 use routes::pending::Pending;
 pub use routes::repositories::RepositoriesModule;
 pub use routes::search::SearchModule;
@@ -95,7 +99,7 @@ route_modules! {
     chat: Pending = ("chat", Heavy),
     bug_analysis: Pending = ("bug-analysis", Heavy),
     analytics_enrichment: Pending = ("analytics-enrichment", Heavy),
-    openapi: Pending = ("openapi", Light),
+    openapi: OpenApiModule = ("openapi", Light),
 }
 
 impl Default for Modules {
@@ -183,6 +187,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::search::routes())
         .merge(routes::billing::routes())
         .merge(routes::pending::routes())
+        .merge(routes::openapi::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))
         .layer(DefaultBodyLimit::max(body_limit))

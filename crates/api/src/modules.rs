@@ -15,7 +15,7 @@ use crate::problem::ApiError;
 
 /// How much a module weighs when built: the heavy ones hold engines (search index, embedding
 /// model, LLM client) and must only be built by a request that needs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Weight {
     Light,
@@ -65,7 +65,7 @@ impl<T> LazyModule<T> {
 }
 
 /// Whether a module has been built, as `/health` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ModuleStatus {
     pub name: &'static str,
     pub weight: Weight,

@@ -309,6 +309,18 @@ impl From<PlatformError> for ApiError {
 /// `?cursor=&limit=` of a list, unknown parameters refused by name.
 pub struct Paging(pub PageRequest);
 
+/// The query parameters [`Paging`] reads, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PageParams {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Items per page; default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = ApiError;
 
@@ -319,13 +331,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
         let mut limit = None;
         for (key, value) in params {
             match key.as_str() {
-                "cursor" => cursor = Some(value),
-                "limit" => limit = Some(value),
+                "cursor" => once(&mut cursor, "cursor", value)?,
+                "limit" => once(&mut limit, "limit", value)?,
                 other => return Err(invalid(other, "is not a parameter here; parameters: cursor, limit")),
             }
         }
         Ok(Paging(PageRequest::parse(cursor.as_deref(), limit.as_deref())?))
     }
+}
+
+/// Sets a single-valued query parameter, refusing it given twice (`?limit=5&limit=x`): which of
+/// the two a server reads is not something a client should have to guess.
+pub(crate) fn once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(invalid(name, "is given more than once"));
+    }
+    Ok(())
 }
 
 /// A JSON object body, read field by field: every error names the field at fault.
@@ -367,6 +388,14 @@ impl JsonObject {
             }
             None => Ok(self),
         }
+    }
+
+    /// Refuses fields that are not properties of `T`, the body's schema in the OpenAPI document
+    /// ([`crate::schemas`]): the fields a handler accepts are the ones its document shows.
+    pub fn only_fields_of<T: utoipa::PartialSchema>(&self) -> Result<&Self, ApiError> {
+        let known = crate::schemas::fields_of::<T>();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        self.only(&known)
     }
 
     pub fn string(&self, name: &str) -> Result<&str, ApiError> {

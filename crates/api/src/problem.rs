@@ -94,17 +94,39 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An error answer (RFC 9457 problem details), as every 4xx and 5xx of the API is.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct ProblemBody<'a> {
+    /// `https://ledge.dev/problems/<code>`.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// The stable, machine-readable error code.
+    #[schema(value_type = ProblemCode)]
     code: &'a str,
+    /// What went wrong in this request.
     detail: &'a str,
+    /// The request field (header, query parameter, body field) at fault, if one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }
+
+/// The schema of [`ProblemBody::code`]: the codes of [`ErrorCode::ALL`].
+pub(crate) struct ProblemCode;
+
+impl utoipa::PartialSchema for ProblemCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.spec().1)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProblemCode {}
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

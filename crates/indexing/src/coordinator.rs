@@ -129,6 +129,7 @@ pub struct BatchSpec {
 
 /// A file that could not be indexed, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileFailure {
     pub path: String,
     pub reason: String,
@@ -190,6 +191,7 @@ pub enum BatchOutcome {
 
 /// Where the repository's indexing stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     /// No job was ever started.
     Idle,
@@ -274,6 +276,7 @@ pub enum Response {
 
 /// How the files of a job were chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum Selection {
     /// Every file of the commit, and every file indexed before that the commit no longer has.
@@ -289,6 +292,7 @@ pub enum Selection {
 
 /// A file that was not indexed on purpose, and why (a stable code such as `vendored` or `too_large`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedPath {
     pub path: String,
     pub reason: String,
@@ -296,6 +300,7 @@ pub struct SkippedPath {
 
 /// Files left out of a job on purpose: exact counts by reason, and the first few by path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkipSummary {
     pub total: u64,
     pub by_reason: BTreeMap<String, u64>,
@@ -326,6 +331,7 @@ impl SkipSummary {
 
 /// What the caller tells about a job beyond its batches, shown in [`Progress::notes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobNotes {
     pub selection: Selection,
     pub skipped: SkipSummary,
@@ -335,6 +341,7 @@ pub struct JobNotes {
 
 /// A job that could not start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobError {
     pub commit: String,
     pub reason: String,
@@ -344,6 +351,7 @@ pub struct JobError {
 
 /// Progress of the current job, and the repository's last indexed commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     pub commit: Option<String>,
     pub previous_commit: Option<String>,

@@ -20,6 +20,7 @@ pub const KEYWORD_ONLY: &str = "keyword only";
 
 /// A repository's indexing as a client sees it. Serialized as the index-status JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IndexStatus {
     pub org: String,
     /// The repository key, `<owner>/<name>`.
@@ -41,6 +42,7 @@ pub struct IndexStatus {
 
 /// The backlog of one indexing queue and of its dead-letter queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueBacklog {
     pub queue: &'static str,
     pub ready: u64,

@@ -36,6 +36,7 @@ pub enum Principal {
 
 /// What a login or a refresh answers.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginTokens {
     pub access_token: String,
     pub token_type: &'static str,

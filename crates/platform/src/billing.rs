@@ -32,6 +32,7 @@ pub const SUBSCRIPTION_CHANGED: &str = "billing.subscription_changed";
 
 /// What an organization on a plan may hold and do; `None`: no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanLimits {
     pub repositories: Option<u64>,
     pub indexed_files: Option<u64>,
@@ -41,6 +42,7 @@ pub struct PlanLimits {
 
 /// A plan, as configured (`[plans.<name>]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     pub name: String,
     pub limits: PlanLimits,
@@ -170,6 +172,7 @@ impl Quota {
 
 /// An organization's subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscription {
     /// The plan subscribed to (what applies depends on `status`, see [`Subscription::effective_plan`]).
     pub plan: String,
@@ -211,6 +214,7 @@ impl Subscription {
 
 /// What an organization is billed for and has used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingOverview {
     pub subscription: Subscription,
     /// The plan whose limits apply now.
@@ -220,6 +224,7 @@ pub struct BillingOverview {
 
 /// An organization's usage: what it holds, and what it did today (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     pub repositories: u64,
     /// The files its repositories' last admitted indexing jobs leave indexed.

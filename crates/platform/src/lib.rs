@@ -26,6 +26,8 @@ pub mod billing;
 pub mod error;
 pub mod ledger;
 pub mod notifications;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod organizations;
 pub mod page;
 pub mod records;

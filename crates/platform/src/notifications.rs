@@ -28,6 +28,7 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a member can be notified of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NotificationEvent {
     /// A repository's indexing job finished (possibly with failed files).
     #[serde(rename = "indexing.finished")]
@@ -76,6 +77,7 @@ pub enum Channel {
 
 /// A member's notification preferences in one organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     pub org_id: String,
     pub user_id: String,

@@ -11,6 +11,7 @@ use crate::page::Cursor;
 
 /// An account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -33,6 +34,7 @@ impl User {
 
 /// An organization: the tenant every other record belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Organization {
     pub id: String,
     /// Unique, lower-case `[a-z0-9-]`; the organization's name in search and repository keys.
@@ -62,10 +64,12 @@ impl Organization {
 
 /// An organization with the caller's role in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrganizationWithRole {
     #[serde(flatten)]
     pub organization: Organization,
     #[serde(serialize_with = "role_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RoleName))]
     pub role: Role,
     #[serde(skip)]
     pub joined_at: i64,
@@ -73,11 +77,13 @@ pub struct OrganizationWithRole {
 
 /// A member of an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user_id: String,
     pub email: String,
     pub name: String,
     #[serde(serialize_with = "role_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RoleName))]
     pub role: Role,
     pub joined_at: i64,
 }
@@ -90,11 +96,13 @@ impl Member {
 
 /// An invitation to join an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     pub id: String,
     pub org_id: String,
     pub email: String,
     #[serde(serialize_with = "role_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RoleName))]
     pub role: Role,
     pub invited_by: String,
     pub created_at: i64,
@@ -126,6 +134,7 @@ impl Invitation {
 
 /// An API key's record (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: String,
     pub org_id: String,
@@ -133,6 +142,7 @@ pub struct ApiKey {
     /// `ledge_<id>`: the visible start of the key, to recognise it.
     pub prefix: String,
     #[serde(serialize_with = "scopes_list")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::openapi::ScopeName>))]
     pub scopes: Scopes,
     pub created_by: String,
     pub created_at: i64,
@@ -167,6 +177,7 @@ impl ApiKey {
 
 /// A repository connected to an organization (never its secrets: only whether it has them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Repository {
     pub id: String,
     pub org_id: String,
@@ -205,6 +216,7 @@ impl Repository {
 
 /// One security-relevant action in an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: String,
     pub org_id: String,

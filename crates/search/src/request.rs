@@ -17,6 +17,7 @@ pub const MAX_RESULTS: usize = 1000;
 
 /// How a query is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Keyword (BM25) and semantic (embedding) results fused; keyword only without a model.
@@ -71,6 +72,7 @@ impl FromStr for Mode {
 /// than keyword search on any corpus, where RRF lost recall on the one whose semantic ranking is weakest
 /// (regex-syntax).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
     /// Reciprocal rank fusion: `Σ 1 / (k + rank)` over the two rankings (rank from 1, `k` =

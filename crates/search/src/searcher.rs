@@ -66,6 +66,7 @@ impl Default for SearchOptions {
 
 /// One result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// `owner/name`.
     pub repo: String,
@@ -87,6 +88,7 @@ pub struct SearchHit {
 
 /// A page of results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     /// The mode that ran (`keyword` when `hybrid` or `semantic` was asked without a model).
     pub mode: Mode,

@@ -16,6 +16,7 @@ const MAX_MATCHES: usize = 256;
 
 /// A few lines of a hit's chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snippet {
     /// The file line (1-based) of the snippet's first line.
     pub start_line: u32,

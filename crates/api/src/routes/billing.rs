@@ -19,8 +19,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ledge_auth::{Role, Scope, StripeVerifier};
-use ledge_platform::{Need, Plan, PlanLimits, Plans, StripeOutcome};
-use serde_json::json;
+use ledge_platform::{BillingOverview, Need, Plan, PlanLimits, Plans, StripeOutcome, Subscription};
+use utoipa::OpenApi;
 
 use crate::AppState;
 use crate::platform::{BillingRoutes, module};
@@ -36,6 +36,42 @@ pub fn routes() -> Router<AppState> {
         .route("/billing/plans", get(plans_list))
         .route("/organizations/{org}/billing", get(overview))
         .route("/webhooks/stripe", post(stripe))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(plans_list, overview, stripe))]
+struct Doc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
+/// `GET /billing/plans`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PlansAnswer {
+    plans: Vec<Plan>,
+}
+
+/// What became of a Stripe event: `received`, and one of `applied`, `duplicate`, `stale`, `ignored`.
+#[derive(Default, serde::Serialize, utoipa::ToSchema)]
+struct StripeAnswer {
+    received: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<bool>,
+    /// The event id was applied before: nothing changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+    /// Older than the last event applied: nothing changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale: Option<bool>,
+    /// A type ledge does not act on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    /// The organization's subscription after an applied event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription: Option<Subscription>,
 }
 
 /// The plans of the configuration (`[plans.*]`).
@@ -58,23 +94,43 @@ pub(crate) fn plans(env: &ledge_env::Env) -> Plans {
     )
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal("cannot encode the answer", &e))?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn plans_list(State(state): State<AppState>) -> Response {
+/// The configured plans and their limits (`null`: no limit).
+#[utoipa::path(get, path = "/billing/plans", tag = "billing", operation_id = "list_plans",
+    responses((status = 200, description = "The plans.", body = PlansAnswer)))]
+async fn plans_list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let plans = plans(&state.env);
-    json_response(StatusCode::OK, &json!({ "plans": plans.all() }))
+    json_response(StatusCode::OK, &PlansAnswer { plans: plans.all().to_vec() })
 }
 
+/// The organization's subscription, the plan that applies and today's usage.
+#[utoipa::path(get, path = "/organizations/{org}/billing", tag = "billing", operation_id = "billing_overview",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "The overview.", body = BillingOverview),
+        (status = 403, description = "Not an admin, or a key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn overview(caller: Caller, Path(org): Path<String>) -> Result<Response, ApiError> {
     let access = caller.access(&org, READ_BILLING).await?;
-    let overview = caller.platform.billing(&access).await?;
-    let body =
-        serde_json::to_value(&overview).map_err(|e| ApiError::internal("cannot encode billing", &e))?;
-    Ok(json_response(StatusCode::OK, &body))
+    let overview: BillingOverview = caller.platform.billing(&access).await?;
+    json_response(StatusCode::OK, &overview)
 }
 
+/// Stripe's events (signed with `LEDGE_STRIPE_WEBHOOK_SECRET`): subscriptions created, changed, ended.
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "webhooks", operation_id = "stripe_webhook",
+    params(("Stripe-Signature" = String, Header, description = "`t=<timestamp>,v1=<HMAC-SHA256 of t.payload>`.")),
+    request_body(content = Object, description = "A Stripe event.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Received: applied, a duplicate, stale or ignored.", body = StripeAnswer),
+        (status = 401, description = "Missing, malformed, wrong or stale signature (`invalid_signature`)."),
+        (status = 404, description = "The event names an unknown organization or subscription (`not_found`); nothing recorded."),
+    ))]
 async fn stripe(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -93,13 +149,19 @@ async fn stripe(
     verifier
         .verify(signature, &body, now)
         .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()).field("Stripe-Signature"))?;
+    let received = StripeAnswer { received: true, ..StripeAnswer::default() };
     let answer = match platform.apply_stripe_event(&body).await? {
-        StripeOutcome::Applied { org_id, subscription } => {
-            json!({ "received": true, "applied": true, "org_id": org_id, "subscription": subscription })
+        StripeOutcome::Applied { org_id, subscription } => StripeAnswer {
+            applied: Some(true),
+            org_id: Some(org_id),
+            subscription: Some(subscription),
+            ..received
+        },
+        StripeOutcome::Duplicate => StripeAnswer { duplicate: Some(true), ..received },
+        StripeOutcome::Stale { org_id } => {
+            StripeAnswer { stale: Some(true), org_id: Some(org_id), ..received }
         }
-        StripeOutcome::Duplicate => json!({ "received": true, "duplicate": true }),
-        StripeOutcome::Stale { org_id } => json!({ "received": true, "stale": true, "org_id": org_id }),
-        StripeOutcome::Ignored => json!({ "received": true, "ignored": true }),
+        StripeOutcome::Ignored => StripeAnswer { ignored: Some(true), ..received },
     };
-    Ok(json_response(StatusCode::OK, &answer))
+    json_response(StatusCode::OK, &answer)
 }

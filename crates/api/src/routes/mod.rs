@@ -6,6 +6,7 @@ pub mod billing;
 pub mod health;
 pub mod metrics;
 pub mod notifications;
+pub mod openapi;
 pub mod organizations;
 pub mod pending;
 pub mod repositories;

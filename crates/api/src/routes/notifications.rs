@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledge_auth::Role;
 use ledge_platform::{Need, NewPreferences, NotificationEvent, NotificationPreferences, TargetPolicy};
-use serde_json::{Value, json};
+use utoipa::OpenApi;
 
 use crate::AppState;
 use crate::platform::{JsonObject, NotificationRoutes};
 use crate::problem::{ApiError, ErrorCode};
+use crate::schemas::{NotificationPreferencesRequest, PreferencesAnswer};
 
 type Caller = crate::platform::Caller<NotificationRoutes>;
 
@@ -27,34 +28,60 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/organizations/{org}/notifications", get(read).put(replace))
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(read, replace))]
+struct Doc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
 /// The targets policy of the configuration.
 fn policy(state: &AppState) -> TargetPolicy {
     TargetPolicy { allow_private: state.env.config().notifications.allow_private_targets }
 }
 
 fn answer(preferences: NotificationPreferences) -> Response {
-    let mut body = serde_json::to_value(&preferences).unwrap_or(Value::Null);
-    if let Some(object) = body.as_object_mut() {
-        object.insert("email_delivery".into(), json!("not_configured"));
-        let known: Vec<&str> = NotificationEvent::ALL.iter().map(|e| e.as_str()).collect();
-        object.insert("known_events".into(), json!(known));
-    }
-    Json(body).into_response()
+    Json(PreferencesAnswer {
+        preferences,
+        email_delivery: "not_configured",
+        known_events: NotificationEvent::ALL.to_vec(),
+    })
+    .into_response()
 }
 
+/// The caller's notification preferences in the organization.
+#[utoipa::path(get, path = "/organizations/{org}/notifications", tag = "notifications", operation_id = "read_notification_preferences",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "The preferences (none saved yet: no channels, no events).", body = PreferencesAnswer),
+        (status = 403, description = "An API key has no preferences (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn read(caller: Caller, Path(org): Path<String>) -> Result<Response, ApiError> {
     let access = caller.access(&org, OWN_PREFERENCES).await?;
     let user = caller.user()?;
     Ok(answer(caller.platform.notification_preferences(&access, &user.id).await?))
 }
 
+/// Replaces the caller's notification preferences in the organization.
+#[utoipa::path(put, path = "/organizations/{org}/notifications", tag = "notifications", operation_id = "replace_notification_preferences",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = [])),
+    request_body = NotificationPreferencesRequest,
+    responses(
+        (status = 200, description = "The saved preferences.", body = PreferencesAnswer),
+        (status = 403, description = "An API key has no preferences (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
-    body.only(&["email", "webhook_url", "slack_webhook_url", "events"])?;
+    body.only_fields_of::<NotificationPreferencesRequest>()?;
     let mut events = Vec::new();
     for text in body.strings("events")? {
         let event = NotificationEvent::parse(text).ok_or_else(|| {

@@ -19,12 +19,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use ledge_auth::{Role, Scope};
-use ledge_platform::{Need, Page};
-use serde_json::json;
+use ledge_platform::openapi::RoleName;
+use ledge_platform::{AuditEntry, Invitation, Member, Need, Organization, OrganizationWithRole, Page};
+use utoipa::OpenApi;
 
 use crate::AppState;
-use crate::platform::{JsonObject, OrganizationRoutes, Paging};
+use crate::platform::{JsonObject, OrganizationRoutes, PageParams, Paging};
 use crate::problem::{ApiError, ErrorCode};
+use crate::schemas::{
+    AcceptInvitationRequest, ChangeRoleRequest, CreateInvitationRequest, CreateOrganizationRequest,
+    UpdateOrganizationRequest,
+};
 
 type Caller = crate::platform::Caller<OrganizationRoutes>;
 
@@ -52,6 +57,44 @@ pub fn routes() -> Router<AppState> {
         .route("/organizations/{org}/audit-log", get(audit_log))
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(
+    create,
+    list,
+    read,
+    update,
+    delete,
+    restore,
+    members,
+    change_role,
+    remove_member,
+    invite,
+    invitations,
+    revoke_invitation,
+    accept,
+    audit_log
+))]
+struct Doc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
+/// `GET /organizations/{org}`: the organization and the caller's role (none for an API key).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct OrganizationAnswer {
+    organization: Organization,
+    #[schema(value_type = Option<RoleName>)]
+    role: Option<&'static str>,
+}
+
+/// A new invitation and its token, shown this once (to send to the invitee).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CreatedInvitation {
+    invitation: Invitation,
+    token: String,
+}
+
 fn role(body: &JsonObject, name: &str) -> Result<Role, ApiError> {
     let text = body.string(name)?;
     Role::parse(text).ok_or_else(|| {
@@ -64,8 +107,17 @@ fn page<T: serde::Serialize>(page: Page<T>) -> Response {
     Json(page).into_response()
 }
 
+/// Creates an organization; the signed-in user becomes its owner.
+#[utoipa::path(post, path = "/organizations", tag = "organizations", operation_id = "create_organization",
+    security(("access_token" = [])),
+    request_body = CreateOrganizationRequest,
+    responses(
+        (status = 201, description = "Created.", body = OrganizationWithRole),
+        (status = 403, description = "An API key cannot create organizations (`forbidden`)."),
+        (status = 409, description = "The slug is taken (`conflict`, field `slug`)."),
+    ))]
 async fn create(caller: Caller, body: JsonObject) -> Result<Response, ApiError> {
-    body.only(&["name", "slug"])?;
+    body.only_fields_of::<CreateOrganizationRequest>()?;
     let user = caller.user()?;
     let created = caller
         .platform
@@ -74,33 +126,89 @@ async fn create(caller: Caller, body: JsonObject) -> Result<Response, ApiError> 
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// The signed-in user's organizations.
+#[utoipa::path(get, path = "/organizations", tag = "organizations", operation_id = "list_organizations",
+    params(PageParams),
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "A page of organizations with the caller's role.", body = Page<OrganizationWithRole>),
+        (status = 400, description = "A bad `cursor` or `limit`, or an unknown parameter (`invalid_field`)."),
+        (status = 403, description = "An API key has no organizations list (`forbidden`)."),
+    ))]
 async fn list(caller: Caller, Paging(paging): Paging) -> Result<Response, ApiError> {
     let user = caller.user()?;
     Ok(page(caller.platform.organizations_of(user, &paging).await?))
 }
 
+/// One organization, with the caller's role in it.
+#[utoipa::path(get, path = "/organizations/{org}", tag = "organizations", operation_id = "read_organization",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The organization.", body = OrganizationAnswer),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn read(caller: Caller, Path(org): Path<String>) -> Result<Response, ApiError> {
     let access = caller.access(&org, READ).await?;
-    Ok(Json(json!({ "organization": access.org, "role": access.role.map(Role::as_str) })).into_response())
+    Ok(Json(OrganizationAnswer { organization: access.org, role: access.role.map(Role::as_str) })
+        .into_response())
 }
 
+/// Renames an organization.
+#[utoipa::path(patch, path = "/organizations/{org}", tag = "organizations", operation_id = "update_organization",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    request_body = UpdateOrganizationRequest,
+    responses(
+        (status = 200, description = "The organization.", body = Organization),
+        (status = 403, description = "Not an admin, or a key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn update(caller: Caller, Path(org): Path<String>, body: JsonObject) -> Result<Response, ApiError> {
-    body.only(&["name"])?;
+    body.only_fields_of::<UpdateOrganizationRequest>()?;
     let access = caller.access(&org, ADMINISTER).await?;
     Ok(Json(caller.platform.update_organization(&access, body.string("name")?).await?).into_response())
 }
 
+/// Deletes an organization (owners only); it can be restored during the grace period.
+#[utoipa::path(delete, path = "/organizations/{org}", tag = "organizations", operation_id = "delete_organization",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "Not the owner, or an API key (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn delete(caller: Caller, Path(org): Path<String>) -> Result<StatusCode, ApiError> {
     let access = caller.access(&org, OWN).await?;
     caller.platform.delete_organization(&access).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Restores a deleted organization during its grace period (its owners).
+#[utoipa::path(post, path = "/organizations/{org}/restore", tag = "organizations", operation_id = "restore_organization",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "Restored.", body = Organization),
+        (status = 403, description = "An API key, or not the owner (`forbidden`)."),
+        (status = 404, description = "No deleted organization the caller owns, or its grace period is over (`not_found`)."),
+    ))]
 async fn restore(caller: Caller, Path(org): Path<String>) -> Result<Response, ApiError> {
     let user = caller.user()?;
     Ok(Json(caller.platform.restore_organization(user, &org).await?).into_response())
 }
 
+/// The organization's members.
+#[utoipa::path(get, path = "/organizations/{org}/members", tag = "organizations", operation_id = "list_members",
+    params(("org" = String, Path, description = "The organization's id."), PageParams),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of members.", body = Page<Member>),
+        (status = 400, description = "A bad `cursor` or `limit`, or an unknown parameter (`invalid_field`)."),
+        (status = 403, description = "A key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn members(
     caller: Caller,
     Path(org): Path<String>,
@@ -110,17 +218,38 @@ async fn members(
     Ok(page(caller.platform.members(&access, &paging).await?))
 }
 
+/// Changes a member's role.
+#[utoipa::path(patch, path = "/organizations/{org}/members/{user}", tag = "organizations", operation_id = "change_role",
+    params(("org" = String, Path, description = "The organization's id."), ("user" = String, Path, description = "The member's user id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    request_body = ChangeRoleRequest,
+    responses(
+        (status = 200, description = "The member.", body = Member),
+        (status = 403, description = "Not an admin, a key without `admin`, or only an owner may grant or take ownership (`forbidden`)."),
+        (status = 404, description = "No such organization or member (`not_found`)."),
+        (status = 409, description = "The organization would have no owner (`last_owner`)."),
+    ))]
 async fn change_role(
     caller: Caller,
     Path((org, user)): Path<(String, String)>,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
-    body.only(&["role"])?;
+    body.only_fields_of::<ChangeRoleRequest>()?;
     let role = role(&body, "role")?;
     let access = caller.access(&org, ADMINISTER).await?;
     Ok(Json(caller.platform.change_role(&access, &user, role).await?).into_response())
 }
 
+/// Removes a member (or the caller leaves).
+#[utoipa::path(delete, path = "/organizations/{org}/members/{user}", tag = "organizations", operation_id = "remove_member",
+    params(("org" = String, Path, description = "The organization's id."), ("user" = String, Path, description = "The member's user id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "Removing someone else needs an admin (or a key with `admin`) (`forbidden`)."),
+        (status = 404, description = "No such organization or member (`not_found`)."),
+        (status = 409, description = "The organization would have no owner (`last_owner`)."),
+    ))]
 async fn remove_member(
     caller: Caller,
     Path((org, user)): Path<(String, String)>,
@@ -130,8 +259,18 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Invites someone by email; the answer holds the invitation's token, shown once.
+#[utoipa::path(post, path = "/organizations/{org}/invitations", tag = "organizations", operation_id = "create_invitation",
+    params(("org" = String, Path, description = "The organization's id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    request_body = CreateInvitationRequest,
+    responses(
+        (status = 201, description = "The invitation and its token.", body = CreatedInvitation),
+        (status = 403, description = "Not an admin, a key without `admin`, or only an owner may invite an owner (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn invite(caller: Caller, Path(org): Path<String>, body: JsonObject) -> Result<Response, ApiError> {
-    body.only(&["email", "role", "expires_in_hours"])?;
+    body.only_fields_of::<CreateInvitationRequest>()?;
     let role = role(&body, "role")?;
     let hours = body.optional_integer("expires_in_hours")?;
     let ttl = match hours {
@@ -145,9 +284,19 @@ async fn invite(caller: Caller, Path(org): Path<String>, body: JsonObject) -> Re
     let access = caller.access(&org, ADMINISTER).await?;
     let (invitation, token) =
         caller.platform.create_invitation(&access, body.string("email")?, role, ttl).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "invitation": invitation, "token": token }))).into_response())
+    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation, token })).into_response())
 }
 
+/// The organization's invitations.
+#[utoipa::path(get, path = "/organizations/{org}/invitations", tag = "organizations", operation_id = "list_invitations",
+    params(("org" = String, Path, description = "The organization's id."), PageParams),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of invitations.", body = Page<Invitation>),
+        (status = 400, description = "A bad `cursor` or `limit`, or an unknown parameter (`invalid_field`)."),
+        (status = 403, description = "Not an admin, or a key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn invitations(
     caller: Caller,
     Path(org): Path<String>,
@@ -157,6 +306,15 @@ async fn invitations(
     Ok(page(caller.platform.invitations(&access, &paging).await?))
 }
 
+/// Revokes an invitation.
+#[utoipa::path(delete, path = "/organizations/{org}/invitations/{id}", tag = "organizations", operation_id = "revoke_invitation",
+    params(("org" = String, Path, description = "The organization's id."), ("id" = String, Path, description = "The invitation's id.")),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 403, description = "Not an admin, or a key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization or invitation (`not_found`)."),
+    ))]
 async fn revoke_invitation(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
@@ -166,12 +324,33 @@ async fn revoke_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Accepts an invitation: the signed-in user joins its organization.
+#[utoipa::path(post, path = "/invitations/accept", tag = "organizations", operation_id = "accept_invitation",
+    security(("access_token" = [])),
+    request_body = AcceptInvitationRequest,
+    responses(
+        (status = 200, description = "The organization joined, with the role.", body = OrganizationWithRole),
+        (status = 403, description = "An API key, or the invitation is for another address (`forbidden`)."),
+        (status = 404, description = "No such invitation (`not_found`)."),
+        (status = 409, description = "Already a member (`conflict`)."),
+        (status = 410, description = "The invitation expired, was revoked or used (`gone`)."),
+    ))]
 async fn accept(caller: Caller, body: JsonObject) -> Result<Response, ApiError> {
-    body.only(&["token"])?;
+    body.only_fields_of::<AcceptInvitationRequest>()?;
     let user = caller.user()?;
     Ok(Json(caller.platform.accept_invitation(user, body.string("token")?).await?).into_response())
 }
 
+/// The organization's audit log, oldest first.
+#[utoipa::path(get, path = "/organizations/{org}/audit-log", tag = "organizations", operation_id = "audit_log",
+    params(("org" = String, Path, description = "The organization's id."), PageParams),
+    security(("access_token" = []), ("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of entries.", body = Page<AuditEntry>),
+        (status = 400, description = "A bad `cursor` or `limit`, or an unknown parameter (`invalid_field`)."),
+        (status = 403, description = "Not an admin, or a key without `admin` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+    ))]
 async fn audit_log(
     caller: Caller,
     Path(org): Path<String>,

@@ -1,5 +1,5 @@
 //! The route groups that later work fills (repositories (all but the index status, see
-//! `repositories.rs`), chat, bug-analysis, analytics-enrichment, openapi): wired now so
+//! `repositories.rs`), chat, bug-analysis, analytics-enrichment): wired now so
 //! that the lazy-module machinery, metrics and errors cover them, answering `501` problem+json
 //! after building their (still empty) module state.
 
@@ -23,7 +23,6 @@ const GROUPS: &[(&str, Pick)] = &[
     ("/chat", |m| &m.chat),
     ("/bug-reports", |m| &m.bug_analysis),
     ("/analytics", |m| &m.analytics_enrichment),
-    ("/openapi.json", |m| &m.openapi),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -32,9 +31,7 @@ pub fn routes() -> Router<AppState> {
         let pick = *pick;
         let handler = move |State(state): State<AppState>| async move { answer(&state, pick).await };
         router = router.route(prefix, any(handler));
-        if !prefix.ends_with(".json") {
-            router = router.route(&format!("{prefix}/{{*rest}}"), any(handler));
-        }
+        router = router.route(&format!("{prefix}/{{*rest}}"), any(handler));
     }
     router
 }

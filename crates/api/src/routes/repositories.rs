@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 use crate::AppState;
 
-mod records;
+pub(crate) mod records;
 use crate::platform::AuthRoutes;
 use crate::problem::{ApiError, ErrorCode};
 
@@ -146,6 +146,16 @@ async fn status_of(module: &RepositoriesModule, repo: &RepoRef) -> Result<IndexS
     Ok(status)
 }
 
+/// A repository's indexing: progress, failures, skips, queue backlog and dead letters.
+#[utoipa::path(get, path = "/repositories/{id}/index-status", tag = "repositories", operation_id = "index_status",
+    params(("id" = String, Path, description = "The repository's record id, or its key `<owner>/<name>` percent-encoded as one segment (`octo%2Fhello`).")),
+    security(("access_token" = []), ("api_key" = ["repos:read"])),
+    responses(
+        (status = 200, description = "The status.", body = ledge_indexing::IndexStatus),
+        (status = 400, description = "Not a repository key (`invalid_repository_id`)."),
+        (status = 403, description = "A key without `repos:read` (`forbidden`)."),
+        (status = 404, description = "No such repository, no indexing of it known, or another organization's (`repository_not_found`)."),
+    ))]
 async fn index_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -158,6 +168,16 @@ async fn index_status(
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// The index status as Server-Sent Events: `status` whenever it changes, then `done` (or `error`).
+#[utoipa::path(get, path = "/repositories/{id}/index-status/stream", tag = "repositories", operation_id = "index_status_stream",
+    params(("id" = String, Path, description = "The repository's record id, or its key `<owner>/<name>` percent-encoded as one segment (`octo%2Fhello`).")),
+    security(("access_token" = []), ("api_key" = ["repos:read"])),
+    responses(
+        (status = 200, description = "Events whose data is the status JSON (`IndexStatus`).", content_type = "text/event-stream", body = crate::schemas::IndexStatusEvent),
+        (status = 400, description = "Not a repository key (`invalid_repository_id`)."),
+        (status = 403, description = "A key without `repos:read` (`forbidden`)."),
+        (status = 404, description = "No such repository, no indexing of it known, or another organization's (`repository_not_found`)."),
+    ))]
 async fn index_status_stream(
     State(state): State<AppState>,
     caller: Caller,

@@ -26,8 +26,9 @@ use ledge_auth::{Role, Scope};
 use ledge_platform::{Access, Need, Principal, Quota};
 
 use crate::AppState;
-use crate::platform::AuthRoutes;
+use crate::platform::{AuthRoutes, once};
 use crate::problem::{ApiError, ErrorCode};
+use crate::schemas::SearchRequestBody;
 
 /// The search module's state.
 pub struct SearchModule {
@@ -36,6 +37,38 @@ pub struct SearchModule {
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/search", get(search_get).post(search_post))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(search_get, search_post))]
+struct Doc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <Doc as utoipa::OpenApi>::openapi()
+}
+
+/// The query parameters of `GET /search`, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SearchParams {
+    /// The query: words, `"phrases"`, `-negation`, filters `repo:`, `lang:`, `path:`, `sym:`, `mode:`.
+    q: String,
+    /// The organization's slug; an API key's own organization when absent.
+    org: Option<String>,
+    /// Only these repositories (`owner/name`); repeat it or separate with commas.
+    repo: Option<Vec<String>>,
+    /// Only these languages; repeat it or separate with commas.
+    lang: Option<Vec<String>>,
+    /// Only paths starting with this.
+    path: Option<String>,
+    mode: Option<ledge_search::Mode>,
+    /// Hits per page; default 20.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page of the same query.
+    cursor: Option<String>,
+    fusion: Option<ledge_search::Fusion>,
 }
 
 /// A signed-in member, or an API key with `search:read`.
@@ -107,23 +140,29 @@ fn from_params(params: Vec<(String, String)>) -> Result<(SearchRequest, Option<S
     let mut request = SearchRequest::default();
     let mut org = None;
     let mut q = None;
+    let (mut mode, mut limit, mut fusion) = (None, None, None);
     for (key, value) in params {
         match key.as_str() {
-            "q" => q = Some(value),
-            "org" => org = Some(value),
+            "q" => once(&mut q, "q", value)?,
+            "org" => once(&mut org, "org", value)?,
             "repo" => request.repos.extend(list(&value)),
             "lang" => request.languages.extend(list(&value)),
-            "path" => request.path = Some(value),
-            "mode" => {
-                request.mode = Some(value.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?)
-            }
-            "limit" => request.limit = Some(parse_limit(&value)?),
-            "cursor" => request.cursor = Some(value),
-            "fusion" => {
-                request.fusion = Some(value.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?)
-            }
+            "path" => once(&mut request.path, "path", value)?,
+            "mode" => once(&mut mode, "mode", value)?,
+            "limit" => once(&mut limit, "limit", value)?,
+            "cursor" => once(&mut request.cursor, "cursor", value)?,
+            "fusion" => once(&mut fusion, "fusion", value)?,
             other => return Err(invalid(other, format!("unknown parameter {other:?}"))),
         }
+    }
+    if let Some(value) = mode {
+        request.mode = Some(value.parse().map_err(|e: SearchError| invalid("mode", e.reason()))?);
+    }
+    if let Some(value) = limit {
+        request.limit = Some(parse_limit(&value)?);
+    }
+    if let Some(value) = fusion {
+        request.fusion = Some(value.parse().map_err(|e: SearchError| invalid("fusion", e.reason()))?);
     }
     request.q = q.ok_or_else(|| invalid("q", "q is required (the search query)"))?;
     Ok((request, org))
@@ -164,6 +203,11 @@ fn from_body(body: &[u8]) -> Result<(SearchRequest, Option<String>), ApiError> {
     let Value::Object(fields) = value else {
         return Err(ApiError::new(ErrorCode::InvalidJson, "the body must be a JSON object").field("body"));
     };
+    // The fields the document shows are the ones read below.
+    let known = crate::schemas::fields_of::<SearchRequestBody>();
+    if let Some(unknown) = fields.keys().find(|key| !known.contains(key)) {
+        return Err(invalid(unknown, format!("unknown field {unknown:?}")));
+    }
     let mut request = SearchRequest::default();
     let mut org = None;
     let mut q = None;
@@ -202,6 +246,17 @@ fn from_body(body: &[u8]) -> Result<(SearchRequest, Option<String>), ApiError> {
     Ok((request, org))
 }
 
+/// Code search in one organization.
+#[utoipa::path(get, path = "/search", tag = "search", operation_id = "search",
+    params(SearchParams),
+    security(("access_token" = []), ("api_key" = ["search:read"])),
+    responses(
+        (status = 200, description = "A page of hits.", body = ledge_search::SearchResults),
+        (status = 400, description = "A bad query (`invalid_query`, field `q`) or parameter (`invalid_field`, named in `field`)."),
+        (status = 403, description = "A key without `search:read` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+        (status = 429, description = "Too many requests (`rate_limited`), or the plan's `searches_per_day` is used up (`quota_exceeded`); `Retry-After`."),
+    ))]
 async fn search_get(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,6 +268,17 @@ async fn search_get(
     run(&state, &caller, request, org).await
 }
 
+/// Code search in one organization, the request as a JSON body.
+#[utoipa::path(post, path = "/search", tag = "search", operation_id = "search_post",
+    request_body = SearchRequestBody,
+    security(("access_token" = []), ("api_key" = ["search:read"])),
+    responses(
+        (status = 200, description = "A page of hits.", body = ledge_search::SearchResults),
+        (status = 400, description = "A bad query (`invalid_query`, field `q`) or parameter (`invalid_field`, named in `field`)."),
+        (status = 403, description = "A key without `search:read` (`forbidden`)."),
+        (status = 404, description = "No such organization, or the caller is not in it (`not_found`)."),
+        (status = 429, description = "Too many requests (`rate_limited`), or the plan's `searches_per_day` is used up (`quota_exceeded`); `Retry-After`."),
+    ))]
 async fn search_post(
     State(state): State<AppState>,
     caller: Caller,

@@ -137,6 +137,19 @@ async fn build(state: &AppState) -> Result<WebhooksModule, ApiError> {
     Ok(WebhooksModule { intake: WebhookIntake::new(events, archives), keys })
 }
 
+/// GitHub's deliveries: verified, de-duplicated by `X-GitHub-Delivery`, queued on `github-events`.
+#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks", operation_id = "github_webhook",
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=<hex HMAC-SHA256 of the body>` with the webhook's secret."),
+        ("X-GitHub-Event" = String, Header, description = "The event's name (`push`, `installation`, …)."),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's unique id."),
+    ),
+    request_body(content = Object, description = "The event's payload, one JSON object (up to 25 MiB).", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued.", body = crate::schemas::GithubQueued),
+        (status = 200, description = "A redelivery: queued before.", body = crate::schemas::GithubDuplicate),
+        (status = 401, description = "Missing or wrong signature (`invalid_signature`)."),
+    ))]
 async fn github(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let module = state.modules.webhooks.get_or_build(|| build(&state)).await?;
     let keys = module.keys.keys().await?;
@@ -215,4 +228,12 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(github))]
+struct Doc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <Doc as utoipa::OpenApi>::openapi()
 }

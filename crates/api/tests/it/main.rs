@@ -7,6 +7,7 @@ mod harness;
 mod health;
 mod matrix;
 mod notifications;
+mod openapi;
 mod repositories;
 mod routing;
 mod search;
