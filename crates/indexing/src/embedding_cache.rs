@@ -29,6 +29,16 @@ impl EmbeddingCache {
         EmbeddingCache { kv, ttl: ttl.max(MIN_TTL) }
     }
 
+    /// The cache search uses for query vectors: `None` with the local model (computing a vector takes
+    /// microseconds, less than a KV read), else the `embedding-cache` namespace with the default TTL.
+    pub async fn for_queries(env: &ledge_env::Env) -> Result<Option<EmbeddingCache>, PipelineError> {
+        if env.config().embedding.provider == ledge_config::EmbeddingProvider::Local {
+            return Ok(None);
+        }
+        let kv = env.kv(ledge_env::KvBinding::EmbeddingCache).await?;
+        Ok(Some(EmbeddingCache::new(kv, crate::PipelineOptions::default().embedding_cache_ttl)))
+    }
+
     pub fn key(org: &str, model: &str, text: &str) -> String {
         format!("{org}/{model}/{}", hex::encode(Sha256::digest(text.as_bytes())))
     }

@@ -44,7 +44,12 @@ pub async fn run(config: Arc<Config>, args: Args<'_>) -> anyhow::Result<()> {
     };
     let vectors = env.vector_index().await.context("cannot open the vector index")?;
     let embedder = env.embedder().await.context("cannot load the embedding model")?;
-    let searcher = Searcher::new(keyword, vectors, embedder, SearchOptions::default());
+    let mut searcher = Searcher::new(keyword, vectors, embedder, SearchOptions::default());
+    if let Some(cache) =
+        ledge_indexing::EmbeddingCache::for_queries(&env).await.context("cannot open the embedding cache")?
+    {
+        searcher = searcher.with_query_cache(cache);
+    }
     let request = SearchRequest { mode, limit: args.limit, ..SearchRequest::new(org, args.query) };
     let results = searcher.search(&request).await.map_err(|error| match error.field() {
         Some("q") => anyhow::anyhow!("the query {}", error.reason()),

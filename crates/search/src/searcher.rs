@@ -129,6 +129,8 @@ pub struct Searcher {
     keyword: Arc<KeywordIndex>,
     vectors: Arc<dyn VectorIndex>,
     embedder: Option<Arc<dyn Embedder>>,
+    /// Query vectors already computed ([`Searcher::with_query_cache`]).
+    query_cache: Option<ledge_indexing::EmbeddingCache>,
     options: SearchOptions,
     warned_no_model: AtomicBool,
     vector_support: OnceCell<VectorSupport>,
@@ -161,10 +163,49 @@ impl Searcher {
             keyword,
             vectors,
             embedder,
+            query_cache: None,
             options,
             warned_no_model: AtomicBool::new(false),
             vector_support: OnceCell::new(),
         }
+    }
+
+    /// Looks each query's vector up in `cache` (the `embedding-cache` namespace, by organization, model
+    /// and text) before asking the embedder, and caches what it computes: for an embedder behind HTTP, a
+    /// repeated query costs a KV read instead of a round trip to the provider (and its price). A cache
+    /// that fails is a miss, never a failed search.
+    pub fn with_query_cache(mut self, cache: ledge_indexing::EmbeddingCache) -> Searcher {
+        self.query_cache = Some(cache);
+        self
+    }
+
+    /// The query's vector: from the cache when there is one and it knows the text, else from the
+    /// embedder (then cached).
+    async fn query_vector(
+        &self,
+        embedder: &dyn Embedder,
+        org: &str,
+        text: String,
+    ) -> Result<Vec<f32>, SearchError> {
+        let (model, dimensions) = (embedder.model_id(), embedder.dimensions());
+        if let Some(cache) = &self.query_cache {
+            match cache.get_many(org, model, dimensions, &[text.as_str()]).await {
+                Ok(found) => {
+                    if let Some(Some(vector)) = found.into_iter().next() {
+                        return Ok(vector);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "the query embedding cache cannot be read"),
+            }
+        }
+        let vector =
+            embedder.embed(std::slice::from_ref(&text)).await?.into_iter().next().unwrap_or_default();
+        if let Some(cache) = &self.query_cache
+            && let Err(error) = cache.put(org, model, &text, &vector).await
+        {
+            tracing::warn!(%error, "the query embedding cannot be cached");
+        }
+        Ok(vector)
     }
 
     /// Whether semantic search is available (a model is installed).
@@ -307,7 +348,7 @@ impl Searcher {
     async fn semantic_ranking(&self, plan: &Plan, known: &[Ranked]) -> Result<Vec<Ranked>, SearchError> {
         let Some(embedder) = &self.embedder else { return Ok(Vec::new()) };
         let text = plan.query.free_text();
-        let values = embedder.embed(&[text]).await?.into_iter().next().unwrap_or_default();
+        let values = self.query_vector(embedder.as_ref(), &plan.org, text).await?;
         if values.iter().all(|v| *v == 0.0) {
             return Ok(Vec::new());
         }

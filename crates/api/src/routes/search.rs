@@ -123,7 +123,14 @@ async fn build(state: &AppState) -> Result<SearchModule, ApiError> {
         },
         async { env.embedder().await.map_err(|e| ApiError::internal("cannot load the embedding model", &e)) },
     )?;
-    Ok(SearchModule { searcher: Searcher::new(keyword, vectors, embedder, SearchOptions::default()) })
+    let mut searcher = Searcher::new(keyword, vectors, embedder, SearchOptions::default());
+    if let Some(cache) = ledge_indexing::EmbeddingCache::for_queries(env)
+        .await
+        .map_err(|e| ApiError::internal("cannot open the embedding cache", &e))?
+    {
+        searcher = searcher.with_query_cache(cache);
+    }
+    Ok(SearchModule { searcher })
 }
 
 fn invalid(field: &str, detail: impl Into<String>) -> ApiError {

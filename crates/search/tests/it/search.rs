@@ -239,3 +239,60 @@ async fn overlapping_hits_collapse_and_took_ms_is_reported() {
     }
     assert!(results.took_ms > 0.0);
 }
+
+/// An embedder that counts its calls (the real model underneath), standing for a paid HTTP provider.
+#[derive(Debug)]
+struct Counting {
+    inner: std::sync::Arc<dyn ledge_embed::Embedder>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ledge_embed::Embedder for Counting {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ledge_embed::EmbedError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_query_takes_its_vector_from_the_embedding_cache_not_the_provider() {
+    let corpus = Corpus::open(true).await;
+    let env = &corpus.env;
+    let counting = std::sync::Arc::new(Counting {
+        inner: env.embedder().await.unwrap().unwrap(),
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let cache = ledge_indexing::EmbeddingCache::new(
+        env.kv(ledge_env::KvBinding::EmbeddingCache).await.unwrap(),
+        std::time::Duration::from_secs(3600),
+    );
+    let searcher = ledge_search::Searcher::new(
+        env.keyword_index().await.unwrap(),
+        env.vector_index().await.unwrap(),
+        Some(counting.clone()),
+        ledge_search::SearchOptions::default(),
+    )
+    .with_query_cache(cache);
+    let calls = || counting.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let request = || mode(q("acme", "crc32 checksum of bytes"), Mode::Semantic);
+    let first = searcher.search(&request()).await.unwrap();
+    assert_eq!(calls(), 1);
+    let again = searcher.search(&request()).await.unwrap();
+    assert_eq!(calls(), 1, "the second search found the vector in the cache");
+    assert_eq!(found(&again), found(&first));
+    assert!(!found(&first).is_empty());
+    searcher.search(&mode(q("acme", "welcome someone hello"), Mode::Semantic)).await.unwrap();
+    assert_eq!(calls(), 2, "another text is embedded");
+    searcher.search(&mode(q("globex", "crc32 checksum of bytes"), Mode::Semantic)).await.unwrap();
+    assert_eq!(calls(), 3, "another organization's cache entries are its own");
+}

@@ -255,7 +255,7 @@ fn template() -> &'static Path {
 /// directory is locked by the one env that opens it); the tests only read.
 pub struct Corpus {
     pub searcher: Searcher,
-    _env: Arc<Env>,
+    pub env: Arc<Env>,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -270,7 +270,7 @@ impl Corpus {
         let embedder = if model { env.embedder().await.unwrap() } else { None };
         assert_eq!(embedder.is_some(), model, "the test model is installed");
         let searcher = Searcher::new(keyword, vectors, embedder, SearchOptions::default());
-        Corpus { searcher, _env: env, _turn: turn }
+        Corpus { searcher, env, _turn: turn }
     }
 
     pub async fn search(&self, request: SearchRequest) -> SearchResults {
