@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ledge_env::Env;
 use ledge_indexing::{AccessToken, FilesAdmission, RepoRef, RepositoryAccounts};
-use ledge_platform::{Admission, Plan, PlanLimits, Plans, RepositoryLedger};
+use ledge_platform::{Admission, Plans, RepositoryLedger};
 use tokio::sync::OnceCell;
 
 use crate::ConsumersError;
@@ -50,22 +50,7 @@ impl PlatformAccounts {
 
 /// The configured plans (`[plans.*]`), as `ledge-api`'s billing routes read them.
 fn plans(env: &Env) -> Plans {
-    Plans::new(
-        env.config()
-            .plans
-            .iter()
-            .map(|(name, plan)| Plan {
-                name: name.clone(),
-                limits: PlanLimits {
-                    repositories: plan.repositories,
-                    indexed_files: plan.indexed_files,
-                    searches_per_day: plan.searches_per_day,
-                    chat_messages_per_day: plan.chat_messages_per_day,
-                },
-                stripe_price: plan.stripe_price.clone(),
-            })
-            .collect(),
-    )
+    Plans::configured(&env.config().plans)
 }
 
 #[async_trait]

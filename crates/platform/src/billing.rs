@@ -56,6 +56,25 @@ pub struct Plan {
 pub struct Plans(Vec<Plan>);
 
 impl Plans {
+    /// The plans of the configuration (`[plans.*]`).
+    pub fn configured(plans: &std::collections::BTreeMap<String, ledge_config::PlanConfig>) -> Plans {
+        Plans::new(
+            plans
+                .iter()
+                .map(|(name, plan)| Plan {
+                    name: name.clone(),
+                    limits: PlanLimits {
+                        repositories: plan.repositories,
+                        indexed_files: plan.indexed_files,
+                        searches_per_day: plan.searches_per_day,
+                        chat_messages_per_day: plan.chat_messages_per_day,
+                    },
+                    stripe_price: plan.stripe_price.clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// The plan of an organization without a (live) subscription.
     pub const FREE: &'static str = "free";
 

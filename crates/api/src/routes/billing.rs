@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ledge_auth::{Role, Scope, StripeVerifier};
-use ledge_platform::{BillingOverview, Need, Plan, PlanLimits, Plans, StripeOutcome, Subscription};
+use ledge_platform::{BillingOverview, Need, Plan, Plans, StripeOutcome, Subscription};
 use utoipa::OpenApi;
 
 use crate::AppState;
@@ -76,22 +76,7 @@ struct StripeAnswer {
 
 /// The plans of the configuration (`[plans.*]`).
 pub(crate) fn plans(env: &ledge_env::Env) -> Plans {
-    Plans::new(
-        env.config()
-            .plans
-            .iter()
-            .map(|(name, plan)| Plan {
-                name: name.clone(),
-                limits: PlanLimits {
-                    repositories: plan.repositories,
-                    indexed_files: plan.indexed_files,
-                    searches_per_day: plan.searches_per_day,
-                    chat_messages_per_day: plan.chat_messages_per_day,
-                },
-                stripe_price: plan.stripe_price.clone(),
-            })
-            .collect(),
-    )
+    Plans::configured(&env.config().plans)
 }
 
 fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Result<Response, ApiError> {
