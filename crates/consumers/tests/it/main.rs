@@ -3,3 +3,4 @@
 
 mod notifications;
 mod repository_accounts;
+mod support;

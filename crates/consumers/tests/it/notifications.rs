@@ -11,12 +11,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use ledge_auth::password::Cost;
-use ledge_auth::{JwtKeys, LoginThrottle, TokenBuckets};
 use ledge_config::LoadOptions;
 use ledge_consumers::Consumers;
-use ledge_env::{Env, KvBinding, QueueBinding};
-use ledge_platform::{NewPreferences, NotificationEvent, Platform, PlatformOptions, Principal, TargetPolicy};
+use ledge_env::{Env, QueueBinding};
+use ledge_platform::{NewPreferences, NotificationEvent, Platform, Principal, TargetPolicy};
 use ledge_queue::{MessageBody, SendOptions};
 use serde_json::{Value, json};
 
@@ -84,16 +82,7 @@ async fn world() -> World {
     })
     .unwrap();
     let env = Arc::new(Env::open(Arc::new(config)).unwrap());
-    let db = env.db().await.unwrap();
-    let sessions = env.kv(KvBinding::Sessions).await.unwrap();
-    let jwt = JwtKeys::single("a-secret-of-at-least-thirty-two-bytes!!").unwrap();
-    let lenient = || TokenBuckets::new(1000, Duration::from_millis(1), 1000);
-    let options = PlatformOptions {
-        password_cost: Cost { memory_kib: 64, passes: 1, lanes: 1 },
-        throttle: LoginThrottle::new(lenient(), lenient()),
-        ..PlatformOptions::default()
-    };
-    World { platform: Platform::new(db, sessions, jwt, options), env, _dir: dir }
+    World { platform: crate::support::platform(&env, None).await, env, _dir: dir }
 }
 
 /// Ada, owner of one organization per receiver behaviour, each with her preferences pointing at it.

@@ -10,17 +10,15 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ledge_auth::password::Cost;
-use ledge_auth::{JwtKeys, LoginThrottle, SealingKeys, TokenBuckets};
+use ledge_auth::SealingKeys;
 use ledge_config::LoadOptions;
 use ledge_consumers::Consumers;
-use ledge_env::{Env, KvBinding, QueueBinding};
+use ledge_env::{Env, QueueBinding};
 use ledge_indexing::{
     JobState, MESSAGE_VERSION, Pipeline, PipelineOptions, Progress, RepoRef, RepositoryJob, RepositoryTask,
 };
 use ledge_platform::{
-    Access, NewPreferences, NewRepository, NotificationEvent, Platform, PlatformOptions, Principal,
-    TargetPolicy,
+    Access, NewPreferences, NewRepository, NotificationEvent, Platform, Principal, TargetPolicy,
 };
 use ledge_queue::{MessageBody, SendOptions};
 
@@ -57,17 +55,8 @@ async fn world(vars: &[(&str, &str)]) -> World {
     })
     .unwrap();
     let env = Arc::new(Env::open(Arc::new(config)).unwrap());
-    let db = env.db().await.unwrap();
-    let sessions = env.kv(KvBinding::Sessions).await.unwrap();
-    let jwt = JwtKeys::single("a-secret-of-at-least-thirty-two-bytes!!").unwrap();
-    let lenient = || TokenBuckets::new(1000, Duration::from_millis(1), 1000);
-    let options = PlatformOptions {
-        password_cost: Cost { memory_kib: 64, passes: 1, lanes: 1 },
-        throttle: LoginThrottle::new(lenient(), lenient()),
-        sealing_keys: Some(SealingKeys::parse_list(ENCRYPTION_KEY).unwrap()),
-        ..PlatformOptions::default()
-    };
-    let platform = Platform::new(db, sessions, jwt, options);
+    let platform =
+        crate::support::platform(&env, Some(SealingKeys::parse_list(ENCRYPTION_KEY).unwrap())).await;
     platform.signup("ada@example.com", "a long enough passphrase", None, "127.0.0.1").await.unwrap();
     let tokens = platform.login("ada@example.com", "a long enough passphrase", "127.0.0.1").await.unwrap();
     let ada = platform.authenticate(format!("Bearer {}", tokens.access_token).as_bytes()).await.unwrap();
