@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::schema::{
     BucketConfig, BucketDriver, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
-    DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
-    NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig,
-    VectorIndexConfig, VectorIndexDriver,
+    DurableObjectDriver, EmbeddingCacheMode, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver,
+    LogFormat, Metric, NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig,
+    StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 
 /// The default data directory, relative to the working directory.
@@ -35,6 +35,8 @@ shutdown_grace = "30s"
 log_format = "text"
 log_filter = "info"
 cors_origins = ""               # browser origins allowed to call the API, comma-separated ("*": any)
+caller_burst = 300              # requests a user or an API key may make at once (per process) ...
+caller_refill = "100ms"         # ... then one more per interval (429 with Retry-After)
 
 [storage]
 durability = "process"
@@ -45,6 +47,9 @@ url = "sqlite://ledge.db"
 [notifications]
 allow_private_targets = false   # true: webhooks may target private, loopback and link-local hosts
 delivery_timeout = "10s"
+smtp_url = ""                   # email: "smtps://[user@]host", "smtp://[user@]host:587" (STARTTLS) or "smtp://host:25?tls=none";
+                                # the password is LEDGE_SMTP_PASSWORD
+email_from = ""                 # the From: of notification emails, e.g. "ledge <ledge@example.com>"
 
 [buckets.archives]
 driver = "local"
@@ -170,6 +175,7 @@ request_dimensions = false  # ask the API for `dimensions` (models with several 
 batch_size = 128
 timeout = "30s"
 max_retries = 5
+cache = "auto"              # the embedding-cache KV: "auto" = for the HTTP providers, not the local model; "on"; "off"
 # Billing plans: what an organization may have and do ("unlimited", or a number). An organization
 # without a subscription is on `free`; `stripe_price` maps a Stripe price id to its plan.
 [plans.free]
@@ -207,6 +213,8 @@ impl ServerConfig {
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
             cors_origins: Vec::new(),
+            caller_burst: 300,
+            caller_refill: Duration::from_millis(100),
         }
     }
 }
@@ -227,6 +235,7 @@ impl EmbeddingConfig {
             batch_size: 128,
             timeout: Duration::from_secs(30),
             max_retries: 5,
+            cache: EmbeddingCacheMode::Auto,
         }
     }
 }
@@ -239,7 +248,12 @@ impl DatabaseConfig {
 
 impl NotificationsConfig {
     pub(crate) fn initial() -> Self {
-        NotificationsConfig { allow_private_targets: false, delivery_timeout: Duration::from_secs(10) }
+        NotificationsConfig {
+            allow_private_targets: false,
+            delivery_timeout: Duration::from_secs(10),
+            smtp: None,
+            email_from: String::new(),
+        }
     }
 }
 

@@ -44,8 +44,8 @@ pub use error::{ConfigError, ConfigErrors, ErrorKind, Location};
 pub use load::{CONFIG_FILE_NAME, LoadOptions, load};
 pub use schema::{
     BucketConfig, BucketDriver, Config, DatabaseConfig, DatabaseUrl, Durability, DurableObjectConfig,
-    DurableObjectDriver, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver, LogFormat, Metric,
-    NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig, StorageConfig,
-    VectorIndexConfig, VectorIndexDriver,
+    DurableObjectDriver, EmbeddingCacheMode, EmbeddingConfig, EmbeddingProvider, KvConfig, KvDriver,
+    LogFormat, Metric, NotificationsConfig, PlanConfig, QueueConfig, QueueDriver, ServerConfig, SmtpSecurity,
+    SmtpServer, StorageConfig, VectorIndexConfig, VectorIndexDriver,
 };
 pub use secrets::{SECRETS_FILE_VARIABLE, Secret, SecretName, SecretSource, Secrets};

@@ -107,6 +107,7 @@ pub fn load(options: LoadOptions) -> Result<Config, ConfigErrors> {
     config.resolve_paths(data_dir);
     check_dead_letter_queues(&config, &mut errors);
     check_embedding(&config, &mut errors);
+    check_email(&config, &mut errors);
 
     if errors.is_empty() { Ok(config) } else { Err(ConfigErrors::new(errors)) }
 }
@@ -240,8 +241,6 @@ fn resolve_data_dir(
     (absolute(base, &path), origin)
 }
 
-/// A dead-letter queue must be declared, must not be the queue itself, and the chain of dead-letter queues
-/// must not loop (a message would bounce between them forever).
 /// An HTTP provider needs a model name, and the providers' own endpoints need a key.
 fn check_embedding(config: &Config, errors: &mut Vec<ConfigError>) {
     let embedding = &config.embedding;
@@ -273,6 +272,51 @@ fn check_embedding(config: &Config, errors: &mut Vec<ConfigError>) {
     }
 }
 
+/// Email needs a sender, and a mail server user needs its password (and a password its user).
+fn check_email(config: &Config, errors: &mut Vec<ConfigError>) {
+    let notifications = &config.notifications;
+    let location = |key: &str| config.origins.get(&format!("notifications.{key}")).cloned();
+    let mut error = |key: &str, message: String| {
+        let at = location(key).or_else(|| location("smtp_url"));
+        errors.push(ConfigError::new(
+            ErrorKind::InvalidValue,
+            at,
+            Some(format!("notifications.{key}")),
+            message,
+        ));
+    };
+    let password = config.secrets.get(crate::SecretName::SmtpPassword).is_some();
+    match &notifications.smtp {
+        Some(smtp) => {
+            if notifications.email_from.is_empty() {
+                error(
+                    "email_from",
+                    "email needs a sender: set email_from, e.g. \"ledge <ledge@example.com>\"".into(),
+                );
+            }
+            if smtp.username.is_some() && !password {
+                error(
+                    "smtp_url",
+                    "smtp_url names a user: set LEDGE_SMTP_PASSWORD in the environment or the secrets file"
+                        .into(),
+                );
+            }
+            if smtp.username.is_none() && password {
+                error(
+                    "smtp_url",
+                    "LEDGE_SMTP_PASSWORD is set but smtp_url names no user (smtps://USER@host)".into(),
+                );
+            }
+        }
+        None if password => {
+            error("smtp_url", "LEDGE_SMTP_PASSWORD is set but no smtp_url: set the mail server's URL".into())
+        }
+        None => {}
+    }
+}
+
+/// A dead-letter queue must be declared, must not be the queue itself, and the chain of dead-letter queues
+/// must not loop (a message would bounce between them forever).
 fn check_dead_letter_queues(config: &Config, errors: &mut Vec<ConfigError>) {
     let key = |queue: &str| format!("queues.{queue}.dead_letter_queue");
     let next =

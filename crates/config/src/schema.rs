@@ -91,6 +91,10 @@ pub struct ServerConfig {
     /// Origins (`https://app.example.com`, `chrome-extension://<id>`) whose pages may call the API
     /// from a browser (CORS); `*` allows any. Empty: no cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Requests an authenticated caller (a user or an API key) may make at once, counted per
+    /// process; past them, one more per `caller_refill` (429 with `Retry-After`).
+    pub caller_burst: u32,
+    pub caller_refill: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +103,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// `[notifications]`: how notifications are delivered to members' webhooks.
+/// `[notifications]`: how notifications are delivered to members' webhooks and email addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationsConfig {
     /// Allows targets on private, loopback, link-local and unique-local addresses (receivers on the
@@ -107,6 +111,44 @@ pub struct NotificationsConfig {
     pub allow_private_targets: bool,
     /// Longest a delivery may take, connection included.
     pub delivery_timeout: Duration,
+    /// The mail server email notifications go through (`smtp_url`); none: email is not sent.
+    pub smtp: Option<SmtpServer>,
+    /// The `From:` of notification emails, `address` or `Name <address>`.
+    pub email_from: String,
+}
+
+/// A mail server, from `smtp_url`: `smtps://[user@]host[:465]`, `smtp://[user@]host[:587]` (STARTTLS
+/// required) or `smtp://[user@]host[:25]?tls=none`. Its password is the secret `LEDGE_SMTP_PASSWORD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub security: SmtpSecurity,
+    pub host: String,
+    pub port: u16,
+    /// Who to log in as (SMTP AUTH); none: no login.
+    pub username: Option<String>,
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (`smtps://`, port 465).
+    Tls,
+    /// Plain TCP upgraded with STARTTLS, which the server must offer (`smtp://`, port 587).
+    StartTls,
+    /// No encryption (`?tls=none`): for a relay on this machine or its own network only.
+    None,
+}
+
+impl SmtpServer {
+    /// The `smtp_url` that describes it.
+    pub fn url(&self) -> String {
+        let scheme = if self.security == SmtpSecurity::Tls { "smtps" } else { "smtp" };
+        let user =
+            self.username.as_deref().map(|u| format!("{}@", u.replace('@', "%40"))).unwrap_or_default();
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let query = if self.security == SmtpSecurity::None { "?tls=none" } else { "" };
+        format!("{scheme}://{user}{host}:{}{query}", self.port)
+    }
 }
 
 /// `[storage]`: what every embedded driver shares.
@@ -248,6 +290,30 @@ pub struct EmbeddingConfig {
     pub timeout: Duration,
     /// Retries of a request that timed out, failed to connect or got 408, 429 or 5xx; 0..=20, default 5.
     pub max_retries: u32,
+    /// Whether vectors are kept in the `embedding-cache` KV namespace and looked up before embedding.
+    pub cache: EmbeddingCacheMode,
+}
+
+impl EmbeddingConfig {
+    /// Whether the embedding cache is used: `auto` means for the HTTP providers only (a request costs
+    /// money and tens of milliseconds; the local model computes a vector in microseconds, less than a
+    /// cache lookup and write cost).
+    pub fn uses_cache(&self) -> bool {
+        match self.cache {
+            EmbeddingCacheMode::Auto => self.provider != EmbeddingProvider::Local,
+            EmbeddingCacheMode::On => true,
+            EmbeddingCacheMode::Off => false,
+        }
+    }
+}
+
+/// `[embedding] cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingCacheMode {
+    /// On for the HTTP providers, off for the local model.
+    Auto,
+    On,
+    Off,
 }
 
 /// Where embeddings come from.
@@ -319,6 +385,14 @@ impl Keyword for DurableObjectDriver {
 
 impl Keyword for VectorIndexDriver {
     const WORDS: &'static [(Self, &'static str)] = &[(VectorIndexDriver::Sqlite, "sqlite")];
+}
+
+impl Keyword for EmbeddingCacheMode {
+    const WORDS: &'static [(Self, &'static str)] = &[
+        (EmbeddingCacheMode::Auto, "auto"),
+        (EmbeddingCacheMode::On, "on"),
+        (EmbeddingCacheMode::Off, "off"),
+    ];
 }
 
 impl Keyword for EmbeddingProvider {

@@ -94,6 +94,8 @@ declare_secrets! {
     /// The signing secret of the Stripe webhook endpoint (`whsec_…`): `POST /webhooks/stripe`
     /// verifies each event's `Stripe-Signature` with it. Without it, that route answers 503.
     StripeWebhookSecret => "LEDGE_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret";
+    /// The password of the mail server's user (`[notifications] smtp_url = "smtps://user@host"`).
+    SmtpPassword => "LEDGE_SMTP_PASSWORD", "smtp_password";
 }
 
 impl SecretName {

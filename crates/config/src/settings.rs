@@ -13,7 +13,8 @@ use toml::de::DeValue;
 
 use crate::schema::{
     BucketConfig, Config, DatabaseConfig, DatabaseUrl, DurableObjectConfig, EmbeddingConfig, Keyword,
-    KvConfig, NotificationsConfig, PlanConfig, QueueConfig, ServerConfig, StorageConfig, VectorIndexConfig,
+    KvConfig, NotificationsConfig, PlanConfig, QueueConfig, ServerConfig, SmtpSecurity, SmtpServer,
+    StorageConfig, VectorIndexConfig,
 };
 use crate::units::{format_duration, format_size, parse_duration, parse_size};
 
@@ -187,6 +188,93 @@ fn origins(raw: Raw<'_>) -> Result<Vec<String>, String> {
     Ok(origins)
 }
 
+/// `smtp_url`: empty (no email), or a mail server's URL (see [`SmtpServer`]).
+fn smtp_url(raw: Raw<'_>) -> Result<Option<SmtpServer>, String> {
+    let text = raw.string()?.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let expected = || {
+        format!(
+            "expected \"smtps://HOST[:PORT]\" (TLS), \"smtp://HOST[:PORT]\" (STARTTLS required) or \
+             \"smtp://HOST:PORT?tls=none\" (no encryption), with an optional USER@ before HOST; got {text:?}"
+        )
+    };
+    let (scheme, rest) = text.split_once("://").ok_or_else(expected)?;
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let security = match (scheme, query) {
+        ("smtps", None) => SmtpSecurity::Tls,
+        ("smtp", None) => SmtpSecurity::StartTls,
+        ("smtp", Some("tls=none")) => SmtpSecurity::None,
+        _ => return Err(expected()),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (username, host_port) = match rest.rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            return Err(
+                "put no password in smtp_url: it is a secret, set LEDGE_SMTP_PASSWORD in the environment"
+                    .to_owned(),
+            );
+        }
+        Some((user, host_port)) if !user.is_empty() => (Some(user.replace("%40", "@")), host_port),
+        Some(_) => return Err(expected()),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or_else(expected)?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    let valid_host = host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    if !valid_host {
+        return Err(expected());
+    }
+    let port = match port {
+        Some(port) => port.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(expected)?,
+        None => match security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::None => 25,
+        },
+    };
+    Ok(Some(SmtpServer { security, host: host.to_owned(), port, username }))
+}
+
+/// `email_from`: empty, `address` or `Name <address>`, one line.
+fn mailbox(raw: Raw<'_>) -> Result<String, String> {
+    let text = raw.string()?.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let address = match text.rsplit_once('<') {
+        Some((_, rest)) => rest.strip_suffix('>'),
+        None => Some(text),
+    };
+    let valid = !text.contains(['\r', '\n'])
+        && address.is_some_and(|a| {
+            a.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !a.contains(char::is_whitespace)
+            })
+        });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "expected an address like \"ledge@example.com\" or \"ledge <ledge@example.com>\", got {text:?}"
+        ))
+    }
+}
+
 fn nonempty_string(raw: Raw<'_>) -> Result<String, String> {
     let value = raw.string()?;
     if value.trim().is_empty() { Err("must not be empty".to_owned()) } else { Ok(value.to_owned()) }
@@ -318,6 +406,8 @@ impl Settings for ServerConfig {
         "log_format",
         "log_filter",
         "cors_origins",
+        "caller_burst",
+        "caller_refill",
     ];
 
     fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
@@ -331,6 +421,8 @@ impl Settings for ServerConfig {
             "log_format" => self.log_format = keyword(raw)?,
             "log_filter" => self.log_filter = nonempty_string(raw)?,
             "cors_origins" => self.cors_origins = origins(raw)?,
+            "caller_burst" => self.caller_burst = integer_in(raw, 1..=1_000_000_000)?,
+            "caller_refill" => self.caller_refill = nonzero_duration(raw)?,
             _ => return Err(not_a_key(key)),
         }
         Ok(())
@@ -347,6 +439,8 @@ impl Settings for ServerConfig {
             "log_format" => toml_keyword(self.log_format),
             "log_filter" => toml_string(&self.log_filter),
             "cors_origins" => toml_string(&self.cors_origins.join(", ")),
+            "caller_burst" => self.caller_burst.to_string(),
+            "caller_refill" => toml_duration(self.caller_refill),
             _ => return None,
         })
     }
@@ -365,7 +459,7 @@ fn endpoint_url(raw: Raw<'_>) -> Result<String, String> {
 
 impl Settings for EmbeddingConfig {
     const KEYS: &'static [&'static str] =
-        &["provider", "model", "url", "request_dimensions", "batch_size", "timeout", "max_retries"];
+        &["provider", "model", "url", "request_dimensions", "batch_size", "timeout", "max_retries", "cache"];
 
     fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
         match key {
@@ -376,6 +470,7 @@ impl Settings for EmbeddingConfig {
             "batch_size" => self.batch_size = integer_in(raw, 1..=1000)?,
             "timeout" => self.timeout = duration_in(raw, Duration::from_secs(1)..=Duration::from_secs(600))?,
             "max_retries" => self.max_retries = integer_in(raw, 0..=20)?,
+            "cache" => self.cache = keyword(raw)?,
             _ => return Err(not_a_key(key)),
         }
         Ok(())
@@ -390,13 +485,15 @@ impl Settings for EmbeddingConfig {
             "batch_size" => self.batch_size.to_string(),
             "timeout" => toml_duration(self.timeout),
             "max_retries" => self.max_retries.to_string(),
+            "cache" => toml_keyword(self.cache),
             _ => return None,
         })
     }
 }
 
 impl Settings for NotificationsConfig {
-    const KEYS: &'static [&'static str] = &["allow_private_targets", "delivery_timeout"];
+    const KEYS: &'static [&'static str] =
+        &["allow_private_targets", "delivery_timeout", "smtp_url", "email_from"];
 
     fn set(&mut self, key: &str, raw: Raw<'_>) -> Result<(), String> {
         match key {
@@ -404,6 +501,8 @@ impl Settings for NotificationsConfig {
             "delivery_timeout" => {
                 self.delivery_timeout = duration_in(raw, Duration::from_millis(1)..=Duration::from_secs(300))?
             }
+            "smtp_url" => self.smtp = smtp_url(raw)?,
+            "email_from" => self.email_from = mailbox(raw)?,
             _ => return Err(not_a_key(key)),
         }
         Ok(())
@@ -413,6 +512,8 @@ impl Settings for NotificationsConfig {
         match key {
             "allow_private_targets" => Some(self.allow_private_targets.to_string()),
             "delivery_timeout" => Some(toml_duration(self.delivery_timeout)),
+            "smtp_url" => Some(toml_string(&self.smtp.as_ref().map(SmtpServer::url).unwrap_or_default())),
+            "email_from" => Some(toml_string(&self.email_from)),
             _ => None,
         }
     }

@@ -26,10 +26,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::join_all;
+use ledge_config::SecretName;
 use ledge_env::{Env, EnvError, QueueBinding};
 use ledge_indexing::{Pipeline, PipelineError, PipelineOptions};
 use ledge_platform::TargetPolicy;
-use ledge_platform::notifications::delivery::{DeliveryOptions, NotificationDelivery};
+use ledge_platform::notifications::delivery::{DeliveryOptions, EmailSettings, NotificationDelivery};
 use ledge_queue::{BatchHandler, Consumer, ConsumerStats, QueueError};
 use tokio::sync::watch;
 
@@ -159,6 +160,11 @@ async fn notification_delivery(env: &Arc<Env>) -> Result<Arc<dyn BatchHandler>, 
         policy: TargetPolicy { allow_private: settings.allow_private_targets },
         timeout: settings.delivery_timeout,
         retry_delay: env.consumer_settings(queue.name())?.retry_delay.unwrap_or_default(),
+        email: settings.smtp.clone().map(|server| EmailSettings {
+            server,
+            password: env.config().secrets.get(SecretName::SmtpPassword).cloned(),
+            from: settings.email_from.clone(),
+        }),
     };
     let open = {
         let env = env.clone();

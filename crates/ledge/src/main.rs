@@ -367,6 +367,7 @@ fn limits(server: &ledge_config::ServerConfig) -> ledge_api::Limits {
         body: usize::try_from(server.body_limit).unwrap_or(usize::MAX),
         webhook_body: usize::try_from(server.webhook_body_limit).unwrap_or(usize::MAX),
         request_timeout: server.request_timeout,
-        ..ledge_api::Limits::default()
+        caller_burst: server.caller_burst,
+        caller_refill: server.caller_refill,
     }
 }

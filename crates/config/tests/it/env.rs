@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ledge_config::{DurableObjectDriver, ErrorKind, Location, LogFormat};
+use ledge_config::{DurableObjectDriver, ErrorKind, Location, LogFormat, SmtpSecurity};
 
 use crate::{Env, Workspace};
 
@@ -59,6 +59,7 @@ fn nested_overrides_reach_every_section_and_binding() {
         ("LEDGE_QUEUES__NOTIFICATIONS__MAX_CONCURRENCY", "auto"),
         ("LEDGE_QUEUES__BUG_ANALYSIS__DEAD_LETTER_QUEUE", ""),
         ("LEDGE_SERVER__BODY_LIMIT", "2MiB"),
+        ("LEDGE_SERVER__CALLER_BURST", "100000"),
         ("LEDGE_STORAGE__DURABILITY", "power-loss"),
         ("LEDGE_BUCKETS__PROFILE_DOCUMENTS__PATH", "/mnt/profiles"),
         ("LEDGE_DURABLE_OBJECTS__INDEXINGCOORDINATOR__DRIVER", "sqlite"),
@@ -69,6 +70,7 @@ fn nested_overrides_reach_every_section_and_binding() {
     assert_eq!(config.queues["notifications"].max_concurrency, None);
     assert_eq!(config.queues["bug-analysis"].dead_letter_queue, None);
     assert_eq!(config.server.body_limit, 2 << 20);
+    assert_eq!(config.server.caller_burst, 100_000);
     assert_eq!(config.storage.durability, ledge_config::Durability::PowerLoss);
     assert_eq!(config.buckets["profile-documents"].path, PathBuf::from("/mnt/profiles"));
     assert_eq!(config.durable_objects["IndexingCoordinator"].driver, DurableObjectDriver::Sqlite);
@@ -127,7 +129,7 @@ const REJECTED: &[(Env, &str)] = &[
         "env LEDGE_PROT: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, LEDGE_HOST, \
          LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
          LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY, \
-         LEDGE_STRIPE_WEBHOOK_SECRET and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
+         LEDGE_STRIPE_WEBHOOK_SECRET, LEDGE_SMTP_PASSWORD and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides",
     ),
     (
         &[("LEDGE_SERVER_PORT", "8080")],
@@ -142,7 +144,7 @@ const REJECTED: &[(Env, &str)] = &[
     (
         &[("LEDGE_SERVER__PROT", "8080")],
         "env LEDGE_SERVER__PROT: names no known setting of server; keys: host, port, body_limit, webhook_body_limit, \
-         request_timeout, shutdown_grace, log_format, log_filter, cors_origins",
+         request_timeout, shutdown_grace, log_format, log_filter, cors_origins, caller_burst, caller_refill",
     ),
     (
         &[("LEDGE_QUEUES__FILE_INDEXNG__MAX_RETRIES", "1")],
@@ -167,7 +169,7 @@ const REJECTED: &[(Env, &str)] = &[
         "env LEDGE_BOGUS: unknown variable; ledge reads LEDGE_CONFIG, LEDGE_DATA_DIR, LEDGE_SECRETS_FILE, \
          LEDGE_HOST, LEDGE_PORT, LEDGE_LOG_FORMAT, LEDGE_LOG, LEDGE_GITHUB_WEBHOOK_SECRET, LEDGE_GITHUB_TOKEN, \
          LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, LEDGE_OPENAI_API_KEY, \
-         LEDGE_STRIPE_WEBHOOK_SECRET and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
+         LEDGE_STRIPE_WEBHOOK_SECRET, LEDGE_SMTP_PASSWORD and LEDGE_<SECTION>__[<NAME>__]<KEY> overrides\n\
          env LEDGE_HOST: server.host: expected an IP address or a host name, got \"a b\"\n\
          env LEDGE_PORT: server.port: expected an integer, got \"x\"",
     ),
@@ -197,4 +199,32 @@ fn override_problems_are_reported_with_the_file_problems() {
         errors.errors()[1].location,
         Some(Location::Env { variable: "LEDGE_QUEUES__NOPE__MAX_RETRIES".to_owned() })
     );
+}
+
+#[test]
+fn a_mail_server_is_read_from_its_url_with_the_password_from_the_environment() {
+    let cases = [
+        ("smtps://mail.example.com", SmtpSecurity::Tls, 465, None, "smtps://mail.example.com:465"),
+        (
+            "smtp://alerts%40example.com@mail.example.com",
+            SmtpSecurity::StartTls,
+            587,
+            Some("alerts@example.com"),
+            "smtp://alerts%40example.com@mail.example.com:587",
+        ),
+        ("smtp://127.0.0.1:2525?tls=none", SmtpSecurity::None, 2525, None, "smtp://127.0.0.1:2525?tls=none"),
+        ("smtps://[::1]:1465", SmtpSecurity::Tls, 1465, None, "smtps://[::1]:1465"),
+    ];
+    for (url, security, port, username, rendered) in cases {
+        let toml =
+            format!("[notifications]\nsmtp_url = \"{url}\"\nemail_from = \"ledge <ledge@example.com>\"\n");
+        let env: &[(&str, &str)] =
+            if username.is_some() { &[("LEDGE_SMTP_PASSWORD", "hunter2")] } else { &[] };
+        let config = Workspace::with_config(&toml).config(env);
+        let smtp = config.notifications.smtp.as_ref().expect("a mail server");
+        assert_eq!((smtp.security, smtp.port, smtp.username.as_deref()), (security, port, username), "{url}");
+        assert_eq!(smtp.url(), rendered);
+        assert_eq!(config.notifications.email_from, "ledge <ledge@example.com>");
+    }
+    assert_eq!(Workspace::with_config("").config(&[]).notifications.smtp, None, "no mail server by default");
 }

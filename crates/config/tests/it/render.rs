@@ -21,6 +21,8 @@ fn the_built_in_configuration_renders_every_setting() {
         log_format = "text"
         log_filter = "info"
         cors_origins = ""
+        caller_burst = 300
+        caller_refill = "100ms"
 
         [storage]
         durability = "process"
@@ -31,6 +33,8 @@ fn the_built_in_configuration_renders_every_setting() {
         [notifications]
         allow_private_targets = false
         delivery_timeout = "10s"
+        smtp_url = ""
+        email_from = ""
 
         [buckets.archives]
         driver = "local"
@@ -221,6 +225,7 @@ fn the_built_in_configuration_renders_every_setting() {
         batch_size = 128
         timeout = "30s"
         max_retries = 5
+        cache = "auto"
 
         [plans.free]
         repositories = 3
@@ -251,6 +256,7 @@ fn the_built_in_configuration_renders_every_setting() {
         # LEDGE_VOYAGE_API_KEY = (unset)
         # LEDGE_OPENAI_API_KEY = (unset)
         # LEDGE_STRIPE_WEBHOOK_SECRET = (unset)
+        # LEDGE_SMTP_PASSWORD = (unset)
     "##]].assert_eq(&config.render());
 }
 

@@ -70,7 +70,7 @@ fn a_bad_secrets_file_is_reported_by_line_without_echoing_values() {
         "secrets.env:1:1: LEDGE_GITHUB_WEBHOOK_SECRET: a secret must not be empty\n\
          secrets.env:2:1: GITHUB_TOKEN: not a secret ledge knows; known: LEDGE_GITHUB_WEBHOOK_SECRET, \
          LEDGE_GITHUB_TOKEN, LEDGE_JWT_KEYS, LEDGE_ENCRYPTION_KEY, LEDGE_VOYAGE_API_KEY, \
-         LEDGE_OPENAI_API_KEY, LEDGE_STRIPE_WEBHOOK_SECRET\n\
+         LEDGE_OPENAI_API_KEY, LEDGE_STRIPE_WEBHOOK_SECRET, LEDGE_SMTP_PASSWORD\n\
          secrets.env:3:1: expected KEY=VALUE"
     );
     assert!(!problems.contains("ghp_leak"));
@@ -103,8 +103,13 @@ const SECRETS_IN_TOML: &[(&str, &str)] = &[
          LEDGE_GITHUB_WEBHOOK_SECRET in the environment or in the file named by LEDGE_SECRETS_FILE",
     ),
     (
-        "[queues.notifications]\nsmtp_password = \"hunter2\"\n",
-        "ledge.toml:2:1: queues.notifications.smtp_password: looks like a secret, and secrets are never read from \
+        "[notifications]\nsmtp_password = \"hunter2\"\n",
+        "ledge.toml:2:1: notifications.smtp_password: secrets are never read from ledge.toml; set \
+         LEDGE_SMTP_PASSWORD in the environment or in the file named by LEDGE_SECRETS_FILE",
+    ),
+    (
+        "[queues.notifications]\nrelay_password = \"hunter2\"\n",
+        "ledge.toml:2:1: queues.notifications.relay_password: looks like a secret, and secrets are never read from \
          ledge.toml; set it in the environment (LEDGE_...) or in the file named by LEDGE_SECRETS_FILE",
     ),
     (

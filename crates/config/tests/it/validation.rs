@@ -122,6 +122,8 @@ const RULES: &[(&str, &str)] = &[
     ("[server]\nbody_limit = 0\n", "ledge.toml:2:14: server.body_limit: must be more than 0 bytes"),
     ("[server]\nrequest_timeout = \"0s\"\n", "ledge.toml:2:19: server.request_timeout: must be more than 0s"),
     ("[server]\nlog_filter = \"\"\n", "ledge.toml:2:14: server.log_filter: must not be empty"),
+    ("[server]\ncaller_burst = 0\n", "ledge.toml:2:16: server.caller_burst: must be 1..=1000000000, got 0"),
+    ("[server]\ncaller_refill = \"0s\"\n", "ledge.toml:2:17: server.caller_refill: must be more than 0s"),
     (
         "[server]\ncors_origins = \"https://a.example/path\"\n",
         "ledge.toml:2:16: server.cors_origins: \"https://a.example/path\" is not an origin; expected a \
@@ -191,6 +193,38 @@ const RULES: &[(&str, &str)] = &[
         "[embedding]\nurl = \"localhost:11434\"\nbatch_size = 0\n",
         "ledge.toml:2:7: embedding.url: expected an http:// or https:// URL (or \"\" for the provider's own), got \
          \"localhost:11434\"\nledge.toml:3:14: embedding.batch_size: must be 1..=1000, got 0",
+    ),
+    // Email: a mail server URL without a password in it, a sender, the user's password.
+    (
+        "[notifications]\nsmtp_url = \"mail.example.com\"\n",
+        "ledge.toml:2:12: notifications.smtp_url: expected \"smtps://HOST[:PORT]\" (TLS), \"smtp://HOST[:PORT]\" \
+         (STARTTLS required) or \"smtp://HOST:PORT?tls=none\" (no encryption), with an optional USER@ before HOST; \
+         got \"mail.example.com\"",
+    ),
+    (
+        "[notifications]\nsmtp_url = \"smtps://ledge:hunter2@mail.example.com\"\n",
+        "ledge.toml:2:12: notifications.smtp_url: put no password in smtp_url: it is a secret, set \
+         LEDGE_SMTP_PASSWORD in the environment",
+    ),
+    (
+        "[notifications]\nsmtp_url = \"smtp://mail.example.com:0\"\n",
+        "ledge.toml:2:12: notifications.smtp_url: expected \"smtps://HOST[:PORT]\" (TLS), \"smtp://HOST[:PORT]\" \
+         (STARTTLS required) or \"smtp://HOST:PORT?tls=none\" (no encryption), with an optional USER@ before HOST; \
+         got \"smtp://mail.example.com:0\"",
+    ),
+    (
+        "[notifications]\nsmtp_url = \"smtps://mail.example.com\"\n",
+        "ledge.toml:2:12: notifications.email_from: email needs a sender: set email_from, e.g. \"ledge <ledge@example.com>\"",
+    ),
+    (
+        "[notifications]\nsmtp_url = \"smtps://ledge@mail.example.com\"\nemail_from = \"ledge@example.com\"\n",
+        "ledge.toml:2:12: notifications.smtp_url: smtp_url names a user: set LEDGE_SMTP_PASSWORD in the \
+         environment or the secrets file",
+    ),
+    (
+        "[notifications]\nemail_from = \"ledge\"\n",
+        "ledge.toml:2:14: notifications.email_from: expected an address like \"ledge@example.com\" or \
+         \"ledge <ledge@example.com>\", got \"ledge\"",
     ),
     // Syntax.
     ("[server]\nport = \n", "ledge.toml:2:8: string values must be quoted, expected literal string"),

@@ -5,10 +5,13 @@
 //! * `{"kind":"event", …}` — an [`EventNotice`] sent by a producer (the indexing pipeline, …). The
 //!   consumer finds the organization's current members who want the event and sends one
 //!   `delivery` message per member and channel back onto the queue (de-duplicated on the event id,
-//!   the member and the channel), so that each delivery is retried on its own. Email is not sent:
-//!   ledge has no SMTP setting yet, so an email channel is logged as "not configured", never faked.
+//!   the member and the channel), so that each delivery is retried on its own. Email goes only
+//!   where a mail server is configured (`[notifications] smtp_url`); without one, an email channel
+//!   is logged as "not configured", never faked.
 //! * `{"kind":"delivery", …}` — one POST to one member's webhook (the [`EventNotice`] as JSON) or
-//!   Slack-compatible incoming webhook (`{"text": summary}`), with a timeout. The target is read
+//!   Slack-compatible incoming webhook (`{"text": summary}`), with a timeout; or one plain-text
+//!   email through the configured mail server (TLS or STARTTLS unless `?tls=none`; the same
+//!   `Message-ID` on every attempt, so a receiving server can drop a repeat). The target is read
 //!   from the member's preferences when it is delivered (a member who left, or removed the channel
 //!   or the event, gets nothing) and checked again under the [`TargetPolicy`]: a named host is
 //!   resolved by the client's own resolver, which refuses it when any address is not public, so
@@ -22,11 +25,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ledge_config::{Secret, SmtpSecurity, SmtpServer};
 use ledge_db::{Database, sqlx};
 use ledge_queue::{
     BatchEntry, BatchHandler, BatchOptions, HandlerError, Message, MessageBatch, MessageBody, QueueProducer,
     RetryOptions, SendOptions,
 };
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use tokio::sync::OnceCell;
@@ -62,6 +70,19 @@ pub struct DeliveryOptions {
     pub timeout: Duration,
     /// The first retry's delay (the consumer's `retry_delay`); each later one doubles it.
     pub retry_delay: Duration,
+    /// How email is sent; none: email channels are not delivered.
+    pub email: Option<EmailSettings>,
+}
+
+/// How email is sent: the mail server (an administrator's choice, so not under the
+/// [`TargetPolicy`] members' targets are), its user's password, the sender.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub server: SmtpServer,
+    /// The password of `server.username` (`LEDGE_SMTP_PASSWORD`).
+    pub password: Option<Secret>,
+    /// `address` or `Name <address>`.
+    pub from: String,
 }
 
 impl Default for DeliveryOptions {
@@ -70,6 +91,7 @@ impl Default for DeliveryOptions {
             policy: TargetPolicy::default(),
             timeout: Duration::from_secs(10),
             retry_delay: Duration::from_secs(60),
+            email: None,
         }
     }
 }
@@ -85,6 +107,8 @@ pub struct NotificationDelivery {
     queue: Arc<dyn QueueProducer>,
     /// Built by the first delivery (TLS roots and all), not when the consumers start.
     client: std::sync::OnceLock<reqwest::Client>,
+    /// Built by the first email.
+    mailer: std::sync::OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
     options: DeliveryOptions,
 }
 
@@ -142,7 +166,14 @@ impl NotificationDelivery {
             let opening: Opening = Box::pin(async move { opening.await.map_err(Into::into) });
             opening
         });
-        NotificationDelivery { db: OnceCell::new(), open, queue, client: std::sync::OnceLock::new(), options }
+        NotificationDelivery {
+            db: OnceCell::new(),
+            open,
+            queue,
+            client: std::sync::OnceLock::new(),
+            mailer: std::sync::OnceLock::new(),
+            options,
+        }
     }
 
     /// The HTTP client: no redirects, no proxy, the options' timeout, the public-only resolver.
@@ -160,6 +191,27 @@ impl NotificationDelivery {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {}", error_chain(&error)))?;
         Ok(self.client.get_or_init(|| client))
+    }
+
+    /// The SMTP client of the configured mail server (`None` when email is not configured).
+    fn mailer(&self) -> std::result::Result<Option<&AsyncSmtpTransport<Tokio1Executor>>, String> {
+        let Some(email) = &self.options.email else { return Ok(None) };
+        if let Some(mailer) = self.mailer.get() {
+            return Ok(Some(mailer));
+        }
+        let server = &email.server;
+        let builder = match server.security {
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&server.host),
+            SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&server.host),
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&server.host)),
+        }
+        .map_err(|e| format!("cannot set up the mail server {}: {e}", server.url()))?;
+        let mut builder = builder.port(server.port).timeout(Some(self.options.timeout));
+        if let Some(user) = &server.username {
+            let password = email.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(Some(self.mailer.get_or_init(|| builder.build())))
     }
 
     async fn db(&self) -> std::result::Result<&Database, HandlerError> {
@@ -182,15 +234,17 @@ impl NotificationDelivery {
         };
         let mut entries = Vec::new();
         for preferences in subscribers(db, &org_id, notice.event).await? {
-            if preferences.email.is_some() {
+            if preferences.email.is_some() && self.options.email.is_none() {
                 tracing::warn!(
                     user = %preferences.user_id,
                     event = notice.event.as_str(),
-                    "email notification not sent: email delivery is not configured (ledge has no SMTP setting)"
+                    "email notification not sent: no mail server is configured ([notifications] smtp_url)"
                 );
             }
-            for channel in [Channel::Webhook, Channel::Slack] {
-                if preferences.target(channel).is_none() {
+            for channel in [Channel::Email, Channel::Webhook, Channel::Slack] {
+                if preferences.target(channel).is_none()
+                    || (channel == Channel::Email && self.options.email.is_none())
+                {
                     continue;
                 }
                 let task = DeliveryTask {
@@ -229,6 +283,9 @@ impl NotificationDelivery {
             tracing::info!(user = %task.user_id, channel = ?task.channel, "notification dropped: no longer wanted");
             return Ok(());
         };
+        if task.channel == Channel::Email {
+            return self.send_email(task, &url).await;
+        }
         let field = match task.channel {
             Channel::Slack => "slack_webhook_url",
             _ => "webhook_url",
@@ -271,6 +328,22 @@ impl NotificationDelivery {
         Ok(())
     }
 
+    /// Sends `task` as a plain-text email to `address`.
+    async fn send_email(&self, task: &DeliveryTask, address: &str) -> std::result::Result<(), String> {
+        let (Some(mailer), Some(email)) = (self.mailer()?, &self.options.email) else {
+            tracing::info!(user = %task.user_id, "email notification dropped: no mail server is configured any more");
+            return Ok(());
+        };
+        let message = email_message(task, &email.from, address)?;
+        mailer
+            .send(message)
+            .await
+            // lettre's errors print their sources themselves.
+            .map_err(|e| format!("cannot send email through {}: {e}", email.server.url()))?;
+        tracing::debug!(user = %task.user_id, id = %task.notice.id, "email notification sent");
+        Ok(())
+    }
+
     async fn handle_message(&self, message: &Message) -> std::result::Result<(), HandlerError> {
         match message.json::<NotificationMessage>() {
             Ok(NotificationMessage::Event(notice)) => {
@@ -294,6 +367,50 @@ impl NotificationDelivery {
         }
         Ok(())
     }
+}
+
+/// The email of `task` from `from` to `to`: the summary as its subject, the event's details as
+/// plain text, and a `Message-ID` made of the event and the member, the same on every attempt.
+fn email_message(task: &DeliveryTask, from: &str, to: &str) -> std::result::Result<lettre::Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("email_from {from:?} is not an address: {e}"))?;
+    let to: Mailbox = to.parse().map_err(|e| format!("{to:?} is not an email address: {e}"))?;
+    let notice = &task.notice;
+    let subject: String = notice.summary.chars().filter(|c| !c.is_control()).take(150).collect();
+    let occurred =
+        std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(notice.occurred_at).unwrap_or_default());
+    let mut body = format!(
+        "{summary}\n\nOrganization: {org}\nEvent:        {event}\nAbout:        {subject}\nWhen:         {when}\n",
+        summary = notice.summary,
+        org = task.org_slug,
+        event = notice.event.as_str(),
+        subject = notice.subject,
+        when = httpdate::fmt_http_date(occurred),
+    );
+    if !notice.data.is_null() {
+        let details = serde_json::to_string_pretty(&notice.data).unwrap_or_default();
+        body.push_str(&format!("\nDetails:\n{details}\n"));
+    }
+    body.push_str(&format!(
+        "\n--\nYou receive this because your notification preferences in {} send {} to this address.\n",
+        task.org_slug,
+        notice.event.as_str()
+    ));
+    let domain = from.email.domain().to_owned();
+    let token =
+        |text: &str| text.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>();
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(format!("[ledge] {subject}"))
+        .message_id(Some(format!("<{}.{}@{domain}>", token(&notice.id), token(&task.user_id))))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Ledge-Event"),
+            notice.event.as_str().into(),
+        ))
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Ledge-Delivery"), token(&notice.id)))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("cannot build the email: {e}"))
 }
 
 /// The reasons of an error and its sources, on one line.
