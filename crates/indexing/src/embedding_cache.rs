@@ -29,10 +29,11 @@ impl EmbeddingCache {
         EmbeddingCache { kv, ttl: ttl.max(MIN_TTL) }
     }
 
-    /// The cache search uses for query vectors: `None` with the local model (computing a vector takes
-    /// microseconds, less than a KV read), else the `embedding-cache` namespace with the default TTL.
+    /// The cache search uses for query vectors: the `embedding-cache` namespace with the default TTL
+    /// where `[embedding] cache` uses one (by default not with the local model: computing a vector
+    /// takes microseconds, less than a KV read).
     pub async fn for_queries(env: &ledge_env::Env) -> Result<Option<EmbeddingCache>, PipelineError> {
-        if env.config().embedding.provider == ledge_config::EmbeddingProvider::Local {
+        if !env.config().embedding.uses_cache() {
             return Ok(None);
         }
         let kv = env.kv(ledge_env::KvBinding::EmbeddingCache).await?;

@@ -95,7 +95,10 @@ impl EmbeddingGenerator {
         let (model, dimensions) = (embedder.model_id(), embedder.dimensions());
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         let cache = self.pipeline.embedding_cache().await?;
-        let mut values = cache.get_many(repo.org(), model, dimensions, &texts).await?;
+        let mut values = match &cache {
+            Some(cache) => cache.get_many(repo.org(), model, dimensions, &texts).await?,
+            None => vec![None; texts.len()],
+        };
         let misses: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_none()).collect();
         PipelineStats::add(&self.pipeline.stats.chunks_cached, (values.len() - misses.len()) as u64);
         // One call for all misses, split only where the model says a call must end.
@@ -109,11 +112,13 @@ impl EmbeddingGenerator {
                     inputs.len()
                 )));
             }
-            let puts = group
-                .iter()
-                .zip(&embedded)
-                .map(|(&i, vector)| cache.put(repo.org(), model, texts[i], vector));
-            try_join_all(puts).await?;
+            if let Some(cache) = &cache {
+                let puts = group
+                    .iter()
+                    .zip(&embedded)
+                    .map(|(&i, vector)| cache.put(repo.org(), model, texts[i], vector));
+                try_join_all(puts).await?;
+            }
             for (&i, vector) in group.iter().zip(embedded) {
                 values[i] = Some(vector);
             }

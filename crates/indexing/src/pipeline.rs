@@ -318,9 +318,13 @@ impl Pipeline {
         Ok(self.env.embedder().await?)
     }
 
-    pub(crate) async fn embedding_cache(&self) -> Result<EmbeddingCache, PipelineError> {
+    /// The embedding cache, where `[embedding] cache` uses one (see [`ledge_config::EmbeddingConfig::uses_cache`]).
+    pub(crate) async fn embedding_cache(&self) -> Result<Option<EmbeddingCache>, PipelineError> {
+        if !self.env.config().embedding.uses_cache() {
+            return Ok(None);
+        }
         let kv = self.env.kv(KvBinding::EmbeddingCache).await?;
-        Ok(EmbeddingCache::new(kv, self.options.embedding_cache_ttl))
+        Ok(Some(EmbeddingCache::new(kv, self.options.embedding_cache_ttl)))
     }
 
     pub(crate) async fn queue(&self, binding: QueueBinding) -> Result<Arc<dyn QueueProducer>, PipelineError> {

@@ -311,3 +311,49 @@ async fn notifications_sent(h: &Harness) -> Vec<serde_json::Value> {
     }
     Vec::new()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_embedding_cache_on_the_same_texts_in_another_repository_are_not_embedded_again() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("ledge.toml"), "[embedding]\ncache = \"on\"\n").unwrap();
+    let repo = TestRepo::new();
+    let head = widgets(&repo);
+    let h = Harness::start(data.path(), Setup::default()).await;
+    h.push(&repo, FULL_NAME, None, &head).await;
+    let first = h.indexed(&acme(), &head).await;
+    let stats = h.pipeline.stats();
+    let embedded = stats.chunks_embedded.load(Ordering::Relaxed);
+    assert_eq!(embedded, first.chunks, "every chunk of the first repository is embedded");
+    assert_eq!(stats.chunks_cached.load(Ordering::Relaxed), 0);
+
+    // The same files under another name of the same organization: every text is in the cache.
+    let copy_push = serde_json::json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": head,
+        "repository": {"id": 2, "full_name": "Acme/Copy", "default_branch": "main", "clone_url": repo.url()},
+    });
+    h.deliver("push", "push-copy", &copy_push.to_string()).await;
+    let copy = h.indexed(&RepoRef::from_github("Acme/Copy").unwrap(), &head).await;
+    assert_eq!(stats.chunks_embedded.load(Ordering::Relaxed), embedded, "nothing embedded again");
+    assert_eq!(stats.chunks_cached.load(Ordering::Relaxed), copy.chunks);
+    let copy_snapshot = h.snapshot(&RepoRef::from_github("Acme/Copy").unwrap()).await;
+    assert_eq!(copy_snapshot.vectors_of_chunks, copy_snapshot.chunks.len(), "every chunk has its vector");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_local_model_the_embedding_cache_is_not_used_by_default() {
+    let data = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    let head = widgets(&repo);
+    let h = Harness::start(data.path(), Setup::default()).await;
+    h.push(&repo, FULL_NAME, None, &head).await;
+    let p = h.indexed(&acme(), &head).await;
+    assert_eq!(h.pipeline.stats().chunks_embedded.load(Ordering::Relaxed), p.chunks);
+    let cache = h.env.kv(ledge_env::KvBinding::EmbeddingCache).await.unwrap();
+    let listed =
+        cache.list(ledge_kv::ListOptions { prefix: Some("acme/".into()), ..Default::default() }).await;
+    assert!(listed.unwrap().keys.is_empty(), "a local vector costs less to compute than to cache");
+    h.stop().await;
+}
