@@ -116,6 +116,11 @@ struct Plan {
     hash: u64,
 }
 
+/// What the vector index found for a query: chunk ids and scores (higher is closer), best first.
+struct SemanticMatches {
+    scores: Vec<(String, f32)>,
+}
+
 /// What the vector index can filter on before top-k, learnt on the first semantic search.
 #[derive(Debug)]
 struct VectorSupport {
@@ -235,11 +240,23 @@ impl Searcher {
                 (ranked, Highlighter::for_terms(&plan.query.terms))
             }
             Mode::Semantic => {
-                (self.semantic_ranking(&plan, &[]).await?, Highlighter::for_terms(&plan.query.terms))
+                (self.semantic_ranking(&plan).await?, Highlighter::for_terms(&plan.query.terms))
             }
             Mode::Hybrid => {
-                let keyword = self.keyword_ranking(&plan, candidates)?;
-                let semantic = self.semantic_ranking(&plan, &keyword).await?;
+                // The keyword search runs on the blocking pool while this task embeds the query and
+                // asks the vector index: the two take about as long, and they need not wait for each
+                // other. Only reading the vector hits back waits for the keyword hits (not read twice).
+                let query = Self::keyword_query(&plan, rendered(&plan.query.terms), candidates);
+                let index = self.keyword.clone();
+                let keyword_search = tokio::task::spawn_blocking(move || index.search(&query));
+                let matches = self.semantic_matches(&plan).await;
+                let hits = keyword_search.await.map_err(|e| SearchError::Task(e.to_string()))??;
+                let keyword: Vec<Ranked> =
+                    hits.into_iter().map(|h| Ranked { doc: h.doc, score: h.score }).collect();
+                let semantic = match matches? {
+                    Some(matches) => self.semantic_documents(&plan, &matches, &keyword)?,
+                    None => Vec::new(),
+                };
                 let names = symbol_names(&plan.query.terms);
                 let fused = rank::fuse(keyword, semantic, plan.fusion, self.options.fusion, &names);
                 (fused, Highlighter::for_terms(&plan.query.terms))
@@ -343,14 +360,22 @@ impl Searcher {
     }
 
     /// The nearest chunks to the query's embedding that pass the filters, best first (empty when the
-    /// model knows none of the query's words). Chunks already in `known` (keyword hits of the same plan,
-    /// so past the same filters) are not read again.
-    async fn semantic_ranking(&self, plan: &Plan, known: &[Ranked]) -> Result<Vec<Ranked>, SearchError> {
-        let Some(embedder) = &self.embedder else { return Ok(Vec::new()) };
+    /// model knows none of the query's words).
+    async fn semantic_ranking(&self, plan: &Plan) -> Result<Vec<Ranked>, SearchError> {
+        match self.semantic_matches(plan).await? {
+            Some(matches) => self.semantic_documents(plan, &matches, &[]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The vector index's nearest chunks to the query's embedding, under the filters it can apply
+    /// (`None` without a model, or when the model knows none of the query's words).
+    async fn semantic_matches(&self, plan: &Plan) -> Result<Option<SemanticMatches>, SearchError> {
+        let Some(embedder) = &self.embedder else { return Ok(None) };
         let text = plan.query.free_text();
         let values = self.query_vector(embedder.as_ref(), &plan.org, text).await?;
         if values.iter().all(|v| *v == 0.0) {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let support = self.vector_support().await?;
         let depth = (plan.offset + plan.limit).min(MAX_RESULTS);
@@ -372,20 +397,33 @@ impl Searcher {
         };
         let result = self.vectors.query(&values, options).await?;
         let sign = if support.metric.higher_is_closer() { 1.0 } else { -1.0 };
-        let scores: HashMap<&str, f32> =
-            result.matches.iter().map(|m| (m.id.as_str(), m.score * sign)).collect();
+        let scores = result.matches.into_iter().map(|m| (m.id, m.score * sign)).collect();
+        Ok(Some(SemanticMatches { scores }))
+    }
+
+    /// The chunks of `matches` that pass the plan's filters and exclusions, best first, read back
+    /// through the keyword index (under the plan's organization). Chunks already in `known` (keyword
+    /// hits of the same plan, so past the same filters) are not read again.
+    fn semantic_documents(
+        &self,
+        plan: &Plan,
+        matches: &SemanticMatches,
+        known: &[Ranked],
+    ) -> Result<Vec<Ranked>, SearchError> {
         let known: HashMap<&str, &ChunkDoc> =
             known.iter().map(|r| (r.doc.chunk_id.as_str(), &r.doc)).collect();
-        let ids: Vec<String> = result
-            .matches
+        let ids: Vec<String> = matches
+            .scores
             .iter()
-            .filter(|m| !known.contains_key(m.id.as_str()))
-            .map(|m| m.id.clone())
+            .filter(|(id, _)| !known.contains_key(id.as_str()))
+            .map(|(id, _)| id.clone())
             .collect();
-        // Read back through the keyword index with the plan's filters and exclusions (and its org).
         let filters = Self::keyword_query(plan, String::new(), ledge_keyword::MAX_LIMIT);
         let mut chunks = self.keyword.chunks(&filters, &ids)?;
-        chunks.extend(result.matches.iter().filter_map(|m| known.get(m.id.as_str()).map(|d| (*d).clone())));
+        chunks
+            .extend(matches.scores.iter().filter_map(|(id, _)| known.get(id.as_str()).map(|d| (*d).clone())));
+        let scores: HashMap<&str, f32> =
+            matches.scores.iter().map(|(id, score)| (id.as_str(), *score)).collect();
         let mut ranked: Vec<Ranked> = chunks
             .into_iter()
             .map(|doc| {
