@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, UserOperation};
-use tantivy::query::{BooleanQuery, Occur, Query, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term,
 };
@@ -344,7 +345,17 @@ impl KeywordIndex {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let by_id = TermSetQuery::new(ids.iter().map(|id| Term::from_field_text(self.fields.chunk_id, id)));
+        // One term lookup per id and segment: a `TermSetQuery` walked the term dictionary with an
+        // automaton instead, a tenth of a hybrid search's time.
+        let by_id = BooleanQuery::new(
+            ids.iter()
+                .map(|id| {
+                    let term = Term::from_field_text(self.fields.chunk_id, id);
+                    let query: Box<dyn Query> = Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                    (Occur::Should, query)
+                })
+                .collect(),
+        );
         let clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(by_id)), (Occur::Must, scan)];
         let searcher = self.reader.searcher();
         let addresses = searcher.search(&BooleanQuery::new(clauses), &DocSetCollector).map_err(storage)?;
