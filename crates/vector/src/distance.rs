@@ -52,6 +52,7 @@ pub const INT_LANES: usize = 32;
 /// (`i8`), of equal length. Exact in `i32` as long as `len · max|query| · 128 < 2³¹`, which the
 /// quantizer guarantees. Written as fixed-width chunks with independent lanes (integer addition
 /// is associative, so LLVM vectorises it: `pmaddwd` on SSE2, `vpmaddwd` with AVX2).
+#[inline(always)]
 pub fn dot_i16_i8(query: &[i16], row: &[i8]) -> i32 {
     let (q_chunks, q_rest) = query.as_chunks::<INT_LANES>();
     let (r_chunks, r_rest) = row.as_chunks::<INT_LANES>();
@@ -66,6 +67,47 @@ pub fn dot_i16_i8(query: &[i16], row: &[i8]) -> i32 {
         sum += i32::from(*q) * i32::from(*r);
     }
     sum
+}
+
+/// [`dot_i16_i8`] compiled for the widest vector instructions this CPU has, chosen once per call
+/// site (a scan calls it for every row): the default build targets baseline x86-64 (SSE2, 128-bit),
+/// while the machines ledge runs on mostly have AVX2 (256-bit) or AVX-512 (512-bit) — the same
+/// arithmetic, 2–4× fewer instructions per row.
+pub fn dot_i16_i8_for_this_cpu() -> fn(&[i16], &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            return wide::dot_i16_i8_avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return wide::dot_i16_i8_avx2;
+        }
+    }
+    dot_i16_i8
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod wide {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512(query: &[i16], row: &[i8]) -> i32 {
+        super::dot_i16_i8(query, row)
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(query: &[i16], row: &[i8]) -> i32 {
+        super::dot_i16_i8(query, row)
+    }
+
+    pub(super) fn dot_i16_i8_avx512(query: &[i16], row: &[i8]) -> i32 {
+        // SAFETY: handed out by `dot_i16_i8_for_this_cpu` only when the CPU has AVX-512BW.
+        unsafe { avx512(query, row) }
+    }
+
+    pub(super) fn dot_i16_i8_avx2(query: &[i16], row: &[i8]) -> i32 {
+        // SAFETY: handed out by `dot_i16_i8_for_this_cpu` only when the CPU has AVX2.
+        unsafe { avx2(query, row) }
+    }
 }
 
 /// Pairwise sum of the lanes (more accurate than a running sum).
@@ -145,5 +187,15 @@ mod tests {
         let mut zero = [0.0, 0.0];
         normalize(&mut zero);
         assert_eq!(zero, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_dot_product_for_this_cpu_equals_the_portable_one_exactly() {
+        let dot_here = dot_i16_i8_for_this_cpu();
+        for len in [1, 31, 32, 33, 256, 384, 1536] {
+            let query: Vec<i16> = (0..len).map(|i| ((i * 7919 % 511) as i16) - 255).collect();
+            let row: Vec<i8> = (0..len).map(|i| ((i * 104_729 % 255) as i16 - 127) as i8).collect();
+            assert_eq!(dot_here(&query, &row), dot_i16_i8(&query, &row), "length {len}");
+        }
     }
 }

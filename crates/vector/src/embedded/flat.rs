@@ -16,7 +16,7 @@ use std::collections::BinaryHeap;
 
 use super::quantize::quantize_query;
 use super::strings::{Interner, StringTable};
-use crate::distance::dot_i16_i8;
+use crate::distance::dot_i16_i8_for_this_cpu;
 use crate::filter::{CompiledFilter, Condition};
 use crate::metadata::IndexedRef;
 use crate::types::{IndexConfig, MetadataIndex, MetadataIndexType, Metric};
@@ -362,6 +362,7 @@ impl FlatStore {
         let mut heap: BinaryHeap<Candidate<'_>> = BinaryHeap::with_capacity(candidates + 1);
         // The worst similarity kept once the heap is full: anything below it cannot enter.
         let mut threshold = f32::NEG_INFINITY;
+        let dot_i16_i8 = dot_i16_i8_for_this_cpu();
         for (slot, row) in self.codes.chunks_exact(self.dimensions).enumerate() {
             if namespace.is_some_and(|code| self.namespaces[slot] != code) {
                 continue;
