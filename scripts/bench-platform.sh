@@ -5,9 +5,15 @@
 # reaches the per-caller limit): /auth/me, /organizations/{org}, its members, its API keys. Prints
 # the latency p50 / p99 / max, that no answer was an error, the process's resident memory (VmRSS) and
 # peak (VmHWM), and which modules were built (the search and AI engines must not be).
+# Then, at a constant rate (open loop, h2load --rps): the same GETs for DURATION seconds at RATE
+# requests per second from 32 connections, half with a JWT and half with an API key, and their
+# latency p50 / p99 / max. RATE defaults to what the Hono-on-Node peer (../shared/peers/hono-node)
+# reaches on GET /health in this run (wrk -t2 -c32 -d10s), the issue's yardstick; the per-caller
+# limit is lifted for this phase (LEDGE_SERVER__CALLER_BURST), as it would cap one caller far below.
 #
 # usage: scripts/bench-platform.sh
-# env:   LEDGE_BIN (default target/release/ledge, built if missing), REQUESTS (default 10000)
+# env:   LEDGE_BIN (default target/release/ledge, built if missing), REQUESTS (default 10000),
+#        RATE (default: measured on hono-node; 0 skips the phase), DURATION (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,10 +24,29 @@ fi
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 
-python3 - "$ledge" "$data" "${REQUESTS:-10000}" <<'EOF'
-import http.client, json, os, socket, subprocess, sys, time
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rate=${RATE:-}
+if [ -z "$rate" ]; then
+    command -v wrk >/dev/null && command -v h2load >/dev/null ||
+        { echo "wrk and h2load are needed for the constant-rate phase: apt-get install -y wrk nghttp2-client (or RATE=0)" >&2; exit 1; }
+    peer=$root/../shared/peers/hono-node/run.sh
+    [ -x "$peer" ] || { echo "no Hono-on-Node peer at $peer to take the rate from; set RATE" >&2; exit 1; }
+    port=$(free_port)
+    PORT=$port GITHUB_WEBHOOK_SECRET=bench "$peer" >/dev/null 2>&1 &
+    node=$!
+    until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do
+        kill -0 "$node" 2>/dev/null || { echo "the hono-node peer did not start" >&2; exit 1; }
+        sleep 0.05
+    done
+    rate=$(wrk -t2 -c32 -d10s "http://127.0.0.1:$port/health" | awk '/^Requests\/sec:/ { printf "%d", $2 }')
+    kill "$node"; wait "$node" 2>/dev/null || true
+    echo "hono-node GET /health: $rate req/s (wrk -t2 -c32 -d10s) = the rate of the constant-rate phase"
+fi
 
-ledge, data, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+python3 - "$ledge" "$data" "${REQUESTS:-10000}" "$rate" "${DURATION:-10}" <<'EOF'
+import http.client, json, os, socket, subprocess, sys, tempfile, time
+
+ledge, data, total, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
@@ -35,6 +60,10 @@ port = free_port()
 env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGE_")}
 env["LEDGE_LOG"] = "warn"
 env["LEDGE_JWT_KEYS"] = "bench:" + os.urandom(24).hex()
+if rate:
+    # The 10,000 sequential requests stay under the default limit (they are spread over 50 callers);
+    # the constant-rate phase sends `rate` per second from two callers.
+    env["LEDGE_SERVER__CALLER_BURST"] = "1000000000"
 server = subprocess.Popen([ledge, "--data-dir", data, "serve", "--port", str(port)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 try:
@@ -51,7 +80,7 @@ try:
             sys.exit("ledge serve exited: " + server.stderr.read().decode())
         if time.perf_counter() - started > 30:
             sys.exit("ledge serve did not answer /health within 30 s")
-    print(f"serving after {(time.perf_counter() - started) * 1e3:.0f} ms; RSS idle {rss(server.pid)[0]:.1f} MB")
+    print(f"serving after {(time.perf_counter() - started) * 1e3:.0f} ms; RSS idle {rss(server.pid)[0]:.1f} MiB")
 
     def call(method, path, body=None, token=None, expect=None):
         headers = {"content-type": "application/json"}
@@ -82,7 +111,7 @@ try:
     callers = users + keys
     paths = ["/auth/me", f"/organizations/{org}", f"/organizations/{org}/members?limit=20",
              f"/organizations/{org}/api-keys?limit=20"]
-    print(f"set up {len(users)} users and {len(keys)} API keys; RSS {rss(server.pid)[0]:.1f} MB")
+    print(f"set up {len(users)} users and {len(keys)} API keys; RSS {rss(server.pid)[0]:.1f} MiB")
 
     latencies, errors = [], 0
     for i in range(total):
@@ -98,11 +127,39 @@ try:
     pct = lambda p: latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))]
     print(f"{total} authenticated GETs over one connection: p50 {pct(50):.2f} ms, p99 {pct(99):.2f} ms, "
           f"max {latencies[-1]:.2f} ms; error answers: {errors}")
+    print(f"after them: RSS {rss(server.pid)[0]:.1f} MiB")
+    if rate:
+        connections = 32
+        logs = []
+        runs = []
+        for token in (users[0], keys[0]):
+            log = tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log", delete=False).name
+            logs.append(log)
+            per_client = max(1, rate // connections)  # each of two h2load processes: half the clients
+            runs.append(subprocess.Popen(
+                ["h2load", "--h1", "-t1", f"-c{connections // 2}", f"--rps={per_client}", f"-D{duration}",
+                 "--warm-up-time=1", f"--log-file={log}", "-H", f"authorization: Bearer {token}"]
+                + [f"http://127.0.0.1:{port}{path}" for path in paths],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        outputs = [run.communicate()[0].decode() for run in runs]
+        rows = []
+        for log in logs:
+            for line in open(log):
+                _, status, micros = line.split("\t")[:3]
+                rows.append((int(status), int(micros) / 1e3))
+            os.unlink(log)
+        latencies = sorted(ms for _, ms in rows)
+        failed = sum(status >= 400 or status == 0 for status, _ in rows)
+        if not latencies:
+            sys.exit("h2load made no requests:\n" + "\n".join(outputs))
+        print(f"constant rate {rate} req/s for {duration} s (h2load --h1, {connections} connections, JWT and "
+              f"API key): {len(rows)} requests = {len(rows) / duration:.0f} req/s; p50 {pct(50):.2f} ms, "
+              f"p99 {pct(99):.2f} ms, max {latencies[-1]:.2f} ms; error answers: {failed}")
     modules = call("GET", "/health/modules")
     built = [m["name"] for m in (modules["modules"] if isinstance(modules, dict) else modules) if m.get("loaded")]
     print(f"modules built: {', '.join(built)}")
     now, peak = rss(server.pid)
-    print(f"serving process: RSS {now:.1f} MB, peak (VmHWM) {peak:.1f} MB")
+    print(f"serving process: RSS {now:.1f} MiB, peak (VmHWM) {peak:.1f} MiB")
 finally:
     server.terminate()
     try:
