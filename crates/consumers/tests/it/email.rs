@@ -15,11 +15,10 @@ use ledge_config::LoadOptions;
 use ledge_consumers::Consumers;
 use ledge_env::{Env, QueueBinding};
 use ledge_platform::{NewPreferences, NotificationEvent, Platform, Principal, TargetPolicy};
-use ledge_queue::{MessageBody, SendOptions};
-use serde_json::json;
+use ledge_queue::SendOptions;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::notifications::eventually;
+use crate::notifications::{eventually, indexing_event};
 
 /// One email as the sink received it.
 #[derive(Debug, Clone)]
@@ -165,20 +164,6 @@ async fn subscribe_by_email(world: &World) -> String {
     org.slug
 }
 
-fn indexing_finished(org_slug: &str) -> MessageBody {
-    MessageBody::json_from(&json!({
-        "kind": "event",
-        "id": "job-42",
-        "event": "indexing.finished",
-        "org_slug": org_slug,
-        "subject": "octo/hello",
-        "summary": "octo/hello indexed at 0123456789ab: 3 files",
-        "occurred_at": 1_700_000_000_000i64,
-        "data": { "repository": "octo/hello", "commit": "0123456789abcdef" },
-    }))
-    .unwrap()
-}
-
 /// Runs the consumers of `world` while `check` runs, then stops them.
 async fn with_consumers(world: &World, check: impl AsyncFnOnce()) {
     let consumers = Consumers::build(&world.env).await.unwrap();
@@ -203,7 +188,10 @@ async fn an_event_reaches_a_subscriber_as_one_email_through_the_mail_server() {
     let slug = subscribe_by_email(&world).await;
     with_consumers(&world, async || {
         let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue.send(indexing_finished(&slug), SendOptions::dedup("job-42")).await.unwrap();
+        queue
+            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
+            .await
+            .unwrap();
         eventually("the email", || !sink.mails.lock().unwrap().is_empty()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     })
@@ -259,7 +247,10 @@ async fn a_mail_server_without_starttls_gets_nothing_and_the_delivery_is_dead_le
     let mut dead = Vec::new();
     with_consumers(&world, async || {
         let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue.send(indexing_finished(&slug), SendOptions::dedup("job-42")).await.unwrap();
+        queue
+            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
+            .await
+            .unwrap();
         for _ in 0..200 {
             dead = backend.peek("notifications-dlq", 10).await.unwrap();
             if !dead.is_empty() {
@@ -286,7 +277,10 @@ async fn without_a_mail_server_an_email_preference_sends_nothing() {
     let slug = subscribe_by_email(&world).await;
     with_consumers(&world, async || {
         let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue.send(indexing_finished(&slug), SendOptions::dedup("job-42")).await.unwrap();
+        queue
+            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
+            .await
+            .unwrap();
         let backend = world.env.queue_backend().await.unwrap();
         for _ in 0..200 {
             let depth = backend.depth("notifications").await.unwrap();

@@ -114,7 +114,7 @@ async fn subscribe(world: &World, at: SocketAddr) -> Vec<String> {
 }
 
 /// The event the indexing pipeline sends when a job ends.
-fn indexing_event(id: &str, event: &str, org_slug: &str) -> MessageBody {
+pub(crate) fn indexing_event(id: &str, event: &str, org_slug: &str) -> MessageBody {
     MessageBody::json_from(&json!({
         "kind": "event",
         "id": id,
