@@ -164,6 +164,13 @@ async fn subscribe_by_email(world: &World) -> String {
     org.slug
 }
 
+/// Queues the `indexing.finished` event of job 42 for the organization `slug`.
+async fn send_indexing_finished(world: &World, slug: &str) {
+    let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
+    let event = indexing_event("job-42", "indexing.finished", slug);
+    queue.send(event, SendOptions::dedup("job-42")).await.unwrap();
+}
+
 /// Runs the consumers of `world` while `check` runs, then stops them.
 async fn with_consumers(world: &World, check: impl AsyncFnOnce()) {
     let consumers = Consumers::build(&world.env).await.unwrap();
@@ -187,11 +194,7 @@ async fn an_event_reaches_a_subscriber_as_one_email_through_the_mail_server() {
     .await;
     let slug = subscribe_by_email(&world).await;
     with_consumers(&world, async || {
-        let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue
-            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
-            .await
-            .unwrap();
+        send_indexing_finished(&world, &slug).await;
         eventually("the email", || !sink.mails.lock().unwrap().is_empty()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     })
@@ -246,11 +249,7 @@ async fn a_mail_server_without_starttls_gets_nothing_and_the_delivery_is_dead_le
     let backend = world.env.queue_backend().await.unwrap();
     let mut dead = Vec::new();
     with_consumers(&world, async || {
-        let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue
-            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
-            .await
-            .unwrap();
+        send_indexing_finished(&world, &slug).await;
         for _ in 0..200 {
             dead = backend.peek("notifications-dlq", 10).await.unwrap();
             if !dead.is_empty() {
@@ -276,11 +275,7 @@ async fn without_a_mail_server_an_email_preference_sends_nothing() {
     let world = world(&[]).await;
     let slug = subscribe_by_email(&world).await;
     with_consumers(&world, async || {
-        let queue = world.env.queue(QueueBinding::Notifications).await.unwrap();
-        queue
-            .send(indexing_event("job-42", "indexing.finished", &slug), SendOptions::dedup("job-42"))
-            .await
-            .unwrap();
+        send_indexing_finished(&world, &slug).await;
         let backend = world.env.queue_backend().await.unwrap();
         for _ in 0..200 {
             let depth = backend.depth("notifications").await.unwrap();
