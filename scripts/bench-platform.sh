@@ -142,6 +142,9 @@ try:
                 + [f"http://127.0.0.1:{port}{path}" for path in paths],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         outputs = [run.communicate()[0].decode() for run in runs]
+        for caller, output in zip(("JWT", "API key"), outputs):
+            summary = [l.strip() for l in output.splitlines() if l.startswith(("finished in", "requests:"))]
+            print(f"  h2load ({caller}): " + "; ".join(summary))
         rows = []
         for log in logs:
             for line in open(log):

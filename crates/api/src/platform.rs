@@ -111,6 +111,7 @@ async fn shared(state: &AppState) -> Result<Arc<Platform>, ApiError> {
                 index_removal: Some(index_removal),
                 plans,
                 repository_changes: state.repository_changes.clone(),
+                cache_records: state.env.is_sole_process(),
                 ..PlatformOptions::default()
             };
             Ok(Arc::new(Platform::new(db, sessions, keys, options)))

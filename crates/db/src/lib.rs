@@ -15,6 +15,9 @@
 //! Invariant: this crate and the crates that own tables speak SQL; nothing above them does.
 
 pub mod migrations;
+mod rows;
+
+pub use rows::{Field, Param, Record, Row, Value};
 
 use std::time::Duration;
 
@@ -36,6 +39,9 @@ pub enum DbError {
     },
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    /// A read of the embedded store ([`Database::rows`]) failed.
+    #[error("database read: {0}")]
+    Read(String),
 }
 
 /// Which engine a [`Database`] runs on.
@@ -50,6 +56,8 @@ pub enum Engine {
 pub struct Database {
     pool: AnyPool,
     engine: Engine,
+    /// The embedded store's inline readers ([`Database::rows`]); `None` on Postgres.
+    readers: Option<std::sync::Arc<rows::Readers>>,
 }
 
 impl Database {
@@ -93,7 +101,11 @@ impl Database {
             options
         };
         let pool = options.connect(&url).await?;
-        let db = Database { pool, engine };
+        let readers = match engine {
+            Engine::Sqlite => Some(std::sync::Arc::new(rows::Readers::new(sqlite_path(&url).into()))),
+            Engine::Postgres => None,
+        };
+        let db = Database { pool, engine, readers };
         migrations::apply(&db).await?;
         Ok(db)
     }
@@ -117,6 +129,12 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite://path?options` (or `sqlite:path`) URL.
+fn sqlite_path(url: &str) -> &str {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    path.split_once('?').map_or(path, |(path, _)| path)
 }
 
 #[cfg(test)]

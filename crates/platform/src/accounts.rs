@@ -11,6 +11,7 @@
 //! No user enumeration: a login with an unknown address does the work of a password check and
 //! fails like a wrong password; a sign-up with a taken address answers like a new one.
 
+use ledge_db::Record as _;
 use ledge_db::sqlx;
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use ledge_kv::{GetOptions, KvNamespaceExt as _, PutOptions};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
+use crate::cache::{CachedSession, Change};
 use crate::error::{PlatformError, Result};
 use crate::records::{ApiKey, Organization, User};
 use crate::{Access, Platform, ms, new_id};
@@ -221,6 +223,12 @@ impl Platform {
             .jwt
             .verify(token, now.div_euclid(1000))
             .map_err(|_| unauthenticated("the access token is invalid or has expired"))?;
+        if let Some(session) = self.cache.session(&claims.sid, &claims.sub)
+            && now - session.seen < SLIDE_EVERY_MS
+        {
+            return Ok(Principal::User { user: session.user, session_id: claims.sid });
+        }
+        let generation = self.cache.generation();
         let key = session_key(&claims.sid);
         let session: Option<Session> = self.sessions.get_json(&key, GetOptions::default()).await?;
         let ended = || unauthenticated("the session has ended; log in again");
@@ -228,10 +236,12 @@ impl Platform {
         if session.user != claims.sub {
             return Err(ended());
         }
-        if now - session.seen >= SLIDE_EVERY_MS {
-            self.put_session(&claims.sid, &claims.sub).await?;
+        let mut seen = session.seen;
+        if now - seen >= SLIDE_EVERY_MS {
+            seen = self.put_session(&claims.sid, &claims.sub).await?;
         }
         let user = self.user(&claims.sub).await?.ok_or_else(ended)?;
+        self.cache.keep_session(generation, &claims.sid, CachedSession { user: user.clone(), seen });
         Ok(Principal::User { user, session_id: claims.sid })
     }
 
@@ -240,24 +250,29 @@ impl Platform {
     pub async fn access(&self, principal: &Principal, org_id: &str) -> Result<Access> {
         match principal {
             Principal::User { user, .. } => {
+                if let Some((org, role)) = self.cache.membership(&user.id, org_id) {
+                    return Ok(Access {
+                        org,
+                        role: Some(role),
+                        scopes: role.scopes(),
+                        actor: user.id.clone(),
+                    });
+                }
+                let generation = self.cache.generation();
                 let sql = format!(
                     "SELECT {}, m.role FROM organizations o JOIN memberships m ON m.org_id = o.id
                      WHERE o.id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
                     Organization::COLUMNS
                 );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(org_id)
-                    .bind(&user.id)
-                    .fetch_optional(self.db.pool())
+                let row = self
+                    .db
+                    .row(&sql, &[org_id.into(), (&user.id).into()])
                     .await?
                     .ok_or(PlatformError::NotFound("organization"))?;
                 let role = crate::records::role_of(&row)?;
-                Ok(Access {
-                    org: Organization::from_row(&row)?,
-                    role: Some(role),
-                    scopes: role.scopes(),
-                    actor: user.id.clone(),
-                })
+                let org = Organization::from_row(&row)?;
+                self.cache.keep_membership(generation, &user.id, org.clone(), role);
+                Ok(Access { org, role: Some(role), scopes: role.scopes(), actor: user.id.clone() })
             }
             Principal::ApiKey(key) => {
                 if key.org_id != org_id {
@@ -271,34 +286,37 @@ impl Platform {
 
     /// Like [`Platform::access`], naming the organization by its slug.
     pub async fn access_by_slug(&self, principal: &Principal, slug: &str) -> Result<Access> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM organizations WHERE slug = $1 AND deleted_at IS NULL")
-                .bind(slug)
-                .fetch_optional(self.db.pool())
-                .await?;
-        self.access(principal, &id.ok_or(PlatformError::NotFound("organization"))?).await
+        let row = self
+            .db
+            .row("SELECT id FROM organizations WHERE slug = $1 AND deleted_at IS NULL", &[slug.into()])
+            .await?
+            .ok_or(PlatformError::NotFound("organization"))?;
+        self.access(principal, &row.field::<String>("id")?).await
     }
 
     /// The account `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {} FROM users WHERE id = $1", User::COLUMNS);
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.db.pool()).await?;
+        let row = self.db.row(&sql, &[id.into()]).await?;
         row.as_ref().map(User::from_row).transpose()
     }
 
-    async fn put_session(&self, id: &str, user: &str) -> Result<()> {
-        let session = Session { user: user.to_string(), seen: self.now_ms() };
+    /// Writes the session `id` of `user`, seen now; answers when.
+    async fn put_session(&self, id: &str, user: &str) -> Result<i64> {
+        let seen = self.now_ms();
+        let session = Session { user: user.to_string(), seen };
         let value = Bytes::from(serde_json::to_vec(&session).unwrap_or_default());
         let options = PutOptions {
             expiration_ttl: Some(self.options.session_ttl.as_secs().max(60)),
             ..PutOptions::default()
         };
         self.sessions.put(&session_key(id), value, options).await?;
-        Ok(())
+        Ok(seen)
     }
 
     async fn end_session(&self, id: &str) -> Result<()> {
         self.sessions.delete(&session_key(id)).await?;
+        self.cache.forget(Change::Session(id));
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(self.now_ms())

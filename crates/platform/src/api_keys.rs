@@ -3,10 +3,11 @@
 //! one (a revoked or expired key fails on the next request), recording when each was last used.
 
 use ledge_auth::{OpaqueToken, ParsedToken, Scopes, TokenKind};
+use ledge_db::Record as _;
 use ledge_db::sqlx;
-use sqlx::Row as _;
 
 use crate::audit::action;
+use crate::cache::{CachedKey, Change};
 use crate::error::{PlatformError, Result};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::records::ApiKey;
@@ -107,6 +108,7 @@ impl Platform {
         .bind(self.now_ms())
         .execute(self.db.pool())
         .await?;
+        self.cache.forget(Change::ApiKey(id));
         if done.rows_affected() != 1 {
             return Err(PlatformError::NotFound("API key"));
         }
@@ -117,32 +119,43 @@ impl Platform {
     /// organization exists.
     pub(crate) async fn authenticate_api_key(&self, parsed: &ParsedToken) -> Result<ApiKey> {
         let invalid = || PlatformError::Unauthenticated("the API key is invalid, revoked or expired");
-        let sql = format!(
-            "SELECT {}, token_hash FROM api_keys k WHERE id = $1
-             AND EXISTS (SELECT 1 FROM organizations o WHERE o.id = k.org_id AND o.deleted_at IS NULL)",
-            ApiKey::COLUMNS
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&parsed.id)
-            .fetch_optional(self.db.pool())
-            .await?
-            .ok_or_else(invalid)?;
-        let stored: String = row.try_get("token_hash")?;
-        if !parsed.matches(&stored) {
+        let generation = self.cache.generation();
+        let CachedKey { token_hash, mut key } = match self.cache.api_key(&parsed.id) {
+            Some(cached) => cached,
+            None => {
+                let cached = self.api_key_record(&parsed.id).await?.ok_or_else(invalid)?;
+                self.cache.keep_api_key(generation, cached.clone());
+                cached
+            }
+        };
+        if !parsed.matches(&token_hash) {
             return Err(invalid());
         }
-        let key = ApiKey::from_row(&row)?;
         let now = self.now_ms();
         if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| now >= at) {
             return Err(invalid());
         }
         if key.last_used_at.is_none_or(|at| now - at >= LAST_USED_EVERY_MS) {
+            let generation = self.cache.generation();
             sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                 .bind(&key.id)
                 .bind(now)
                 .execute(self.db.pool())
                 .await?;
+            key.last_used_at = Some(now);
+            self.cache.keep_api_key(generation, CachedKey { token_hash, key: key.clone() });
         }
         Ok(key)
+    }
+
+    /// The key `id` and its secret's hash, if its organization exists.
+    async fn api_key_record(&self, id: &str) -> Result<Option<CachedKey>> {
+        let sql = format!(
+            "SELECT {}, token_hash FROM api_keys k WHERE id = $1
+             AND EXISTS (SELECT 1 FROM organizations o WHERE o.id = k.org_id AND o.deleted_at IS NULL)",
+            ApiKey::COLUMNS
+        );
+        let Some(row) = self.db.row(&sql, &[id.into()]).await? else { return Ok(None) };
+        Ok(Some(CachedKey { token_hash: row.field("token_hash")?, key: ApiKey::from_row(&row)? }))
     }
 }

@@ -16,10 +16,10 @@
 //!   with the event's id, so a replayed event changes nothing; an event older than the last one
 //!   applied to the subscription is recorded but does not roll it back.
 
+use ledge_db::Record as _;
 use ledge_db::{Database, sqlx};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row as _;
 use std::time::Duration;
 
 use crate::error::{PlatformError, Result};
@@ -298,21 +298,21 @@ fn seconds_ms(value: Option<&Value>) -> Option<i64> {
 
 /// The organization's subscription (the free plan if it has none).
 pub(crate) async fn subscription_of(db: &Database, org_id: &str) -> Result<Subscription> {
-    let row = sqlx::query(
-        "SELECT plan, status, stripe_customer, stripe_subscription, current_period_end, event_at
-         FROM subscriptions WHERE org_id = $1",
-    )
-    .bind(org_id)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = db
+        .row(
+            "SELECT plan, status, stripe_customer, stripe_subscription, current_period_end, event_at
+             FROM subscriptions WHERE org_id = $1",
+            &[org_id.into()],
+        )
+        .await?;
     let Some(row) = row else { return Ok(Subscription::free()) };
     Ok(Subscription {
-        plan: row.try_get("plan")?,
-        status: row.try_get("status")?,
-        stripe_customer: row.try_get("stripe_customer")?,
-        stripe_subscription: row.try_get("stripe_subscription")?,
-        current_period_end: row.try_get("current_period_end")?,
-        event_at: row.try_get("event_at")?,
+        plan: row.field("plan")?,
+        status: row.field("status")?,
+        stripe_customer: row.field("stripe_customer")?,
+        stripe_subscription: row.field("stripe_subscription")?,
+        current_period_end: row.field("current_period_end")?,
+        event_at: row.field("event_at")?,
     })
 }
 

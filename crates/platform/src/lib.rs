@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+mod cache;
 pub mod error;
 pub mod ledger;
 pub mod notifications;
@@ -80,6 +81,10 @@ pub struct PlatformOptions {
     pub plans: Plans,
     /// Bumped on every change to a repository record, for caches of what they hold.
     pub repository_changes: RepositoryChanges,
+    /// Keep sessions, memberships, organizations and API keys in memory (see [`cache`]). Exact
+    /// only while this process is the only writer of the platform records: the embedded store,
+    /// whose data directory one process locks.
+    pub cache_records: bool,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -98,6 +103,7 @@ impl Default for PlatformOptions {
             index_removal: None,
             plans: Plans::default(),
             repository_changes: RepositoryChanges::default(),
+            cache_records: true,
             clock: Arc::new(SystemClock),
         }
     }
@@ -113,6 +119,7 @@ pub struct Platform {
     /// Bounds the argon2 computations running at once (each holds `password_cost.memory_kib`),
     /// so a burst of logins queues instead of multiplying the memory.
     hashing: tokio::sync::Semaphore,
+    cache: cache::RecordCache,
     options: PlatformOptions,
 }
 
@@ -126,7 +133,8 @@ impl Platform {
     ) -> Platform {
         let hasher = PasswordHasher::new(options.password_cost);
         let hashing = tokio::sync::Semaphore::new(options.concurrent_hashes.max(1));
-        Platform { db, sessions, jwt, hasher, hashing, options }
+        let cache = cache::RecordCache::new(options.cache_records);
+        Platform { db, sessions, jwt, hasher, hashing, cache, options }
     }
 
     /// Runs `work` (an argon2 hash or verification) on the blocking pool, at most

@@ -9,6 +9,7 @@
 //! created or deleted ([`Platform::purge_deleted_organizations`]) — once the index of its
 //! connected repositories is removed.
 
+use ledge_db::Record as _;
 use ledge_db::sqlx;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use ledge_auth::{Email, OpaqueToken, Role, TokenKind};
 use sqlx::Row as _;
 
 use crate::audit::action;
+use crate::cache::Change;
 use crate::error::{PlatformError, Result};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::records::{Invitation, Member, Organization, OrganizationWithRole, User, role_of};
@@ -127,6 +129,7 @@ impl Platform {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.cache.forget(Change::Organizations);
         self.audit(&id, Some(&user.id), action::ORGANIZATION_CREATED, Some(&id), None).await?;
         let organization =
             Organization { id, slug, name, created_at: now, updated_at: now, deleted_at: None };
@@ -135,12 +138,20 @@ impl Platform {
 
     /// The organization `id` unless it is deleted.
     pub async fn organization(&self, id: &str) -> Result<Option<Organization>> {
+        if let Some(org) = self.cache.organization(id) {
+            return Ok(Some(org));
+        }
+        let generation = self.cache.generation();
         let sql = format!(
             "SELECT {} FROM organizations o WHERE o.id = $1 AND o.deleted_at IS NULL",
             Organization::COLUMNS
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.db.pool()).await?;
-        row.as_ref().map(Organization::from_row).transpose()
+        let row = self.db.row(&sql, &[id.into()]).await?;
+        let org = row.as_ref().map(Organization::from_row).transpose()?;
+        if let Some(org) = &org {
+            self.cache.keep_organization(generation, org.clone());
+        }
+        Ok(org)
     }
 
     /// The organizations `user` belongs to, in the order joined.
@@ -156,20 +167,15 @@ impl Platform {
              ORDER BY m.created_at, o.id LIMIT $4",
             Organization::COLUMNS
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&user.id)
-            .bind(at)
-            .bind(id)
-            .bind(page.fetch())
-            .fetch_all(self.db.pool())
-            .await?;
+        let rows =
+            self.db.rows(&sql, &[(&user.id).into(), at.into(), (&id).into(), page.fetch().into()]).await?;
         let items = rows
             .iter()
             .map(|row| {
                 Ok(OrganizationWithRole {
                     organization: Organization::from_row(row)?,
                     role: role_of(row)?,
-                    joined_at: row.try_get("joined_at")?,
+                    joined_at: row.field("joined_at")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -188,6 +194,7 @@ impl Platform {
         .bind(now)
         .execute(self.db.pool())
         .await?;
+        self.cache.forget(Change::Organizations);
         self.audit(&access.org.id, Some(&access.actor), action::ORGANIZATION_UPDATED, None, Some(&name))
             .await?;
         Ok(Organization { name, updated_at: now, ..access.org.clone() })
@@ -206,6 +213,7 @@ impl Platform {
         .bind(self.now_ms())
         .execute(self.db.pool())
         .await?;
+        self.cache.forget(Change::Organizations);
         self.options.repository_changes.bump();
         self.audit(&access.org.id, Some(&access.actor), action::ORGANIZATION_DELETED, None, None).await?;
         self.purge_deleted_organizations().await?;
@@ -274,6 +282,7 @@ impl Platform {
         let purged =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
+        self.cache.forget(Change::Organizations);
         if purged > 0 {
             self.options.repository_changes.bump();
             tracing::info!(purged, "purged organizations past their deletion grace period");
@@ -296,6 +305,7 @@ impl Platform {
         .bind(grace_start)
         .execute(self.db.pool())
         .await?;
+        self.cache.forget(Change::Organizations);
         if restored.rows_affected() != 1 {
             return Err(PlatformError::NotFound("organization"));
         }
@@ -307,26 +317,24 @@ impl Platform {
     /// One page of the members, in the order they joined.
     pub async fn members(&self, access: &Access, page: &PageRequest) -> Result<Page<Member>> {
         let (at, id) = page.bounds();
-        let rows = sqlx::query(
-            "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.org_id = $1 AND (m.created_at > $2 OR (m.created_at = $2 AND m.user_id > $3))
-             ORDER BY m.created_at, m.user_id LIMIT $4",
-        )
-        .bind(&access.org.id)
-        .bind(at)
-        .bind(id)
-        .bind(page.fetch())
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = self
+            .db
+            .rows(
+                "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.org_id = $1 AND (m.created_at > $2 OR (m.created_at = $2 AND m.user_id > $3))
+                 ORDER BY m.created_at, m.user_id LIMIT $4",
+                &[(&access.org.id).into(), at.into(), (&id).into(), page.fetch().into()],
+            )
+            .await?;
         let members = rows
             .iter()
             .map(|row| {
                 Ok(Member {
-                    user_id: row.try_get("user_id")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
+                    user_id: row.field("user_id")?,
+                    email: row.field("email")?,
+                    name: row.field("name")?,
                     role: role_of(row)?,
-                    joined_at: row.try_get("created_at")?,
+                    joined_at: row.field("created_at")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -355,6 +363,7 @@ impl Platform {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.cache.forget(Change::Organizations);
         let detail = format!("{current} -> {role}");
         self.audit(
             &access.org.id,
@@ -389,6 +398,7 @@ impl Platform {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.cache.forget(Change::Organizations);
         self.audit(&access.org.id, Some(&access.actor), action::MEMBER_REMOVED, Some(user_id), None).await
     }
 
@@ -550,6 +560,7 @@ impl Platform {
             return Err(PlatformError::Conflict { field: None, detail: "you are already a member".into() });
         }
         tx.commit().await?;
+        self.cache.forget(Change::Organizations);
         self.audit(
             &invitation.org_id,
             Some(&user.id),

@@ -5,9 +5,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::Serialize;
 
-use ledge_db::sqlx;
-use ledge_db::sqlx::any::AnyRow;
-
 use crate::error::{PlatformError, Result};
 
 /// Most items per page, and the default.
@@ -107,7 +104,7 @@ pub(crate) async fn org_rows<T>(
     columns: &str,
     org_id: &str,
     page: &PageRequest,
-    read: fn(&AnyRow) -> Result<T>,
+    read: fn(&ledge_db::Row) -> Result<T>,
     position: impl Fn(&T) -> Cursor,
 ) -> Result<Page<T>> {
     let (at, id) = page.bounds();
@@ -115,13 +112,7 @@ pub(crate) async fn org_rows<T>(
         "SELECT {columns} FROM {table} WHERE org_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3))
          ORDER BY created_at, id LIMIT $4"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org_id)
-        .bind(at)
-        .bind(id)
-        .bind(page.fetch())
-        .fetch_all(db.pool())
-        .await?;
+    let rows = db.rows(&sql, &[org_id.into(), at.into(), (&id).into(), page.fetch().into()]).await?;
     let items = rows.iter().map(read).collect::<Result<Vec<_>>>()?;
     Ok(Page::cut(items, page, position))
 }

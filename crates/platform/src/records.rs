@@ -1,10 +1,8 @@
 //! The platform's records as the API shows them. Times are epoch milliseconds.
 
 use ledge_auth::{Role, Scopes};
-use ledge_db::sqlx;
+use ledge_db::Record;
 use serde::{Serialize, Serializer};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 
 use crate::error::Result;
 use crate::page::Cursor;
@@ -22,12 +20,12 @@ pub struct User {
 impl User {
     pub(crate) const COLUMNS: &'static str = "id, email, name, created_at";
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<User> {
+    pub(crate) fn from_row(row: &impl Record) -> Result<User> {
         Ok(User {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            created_at: row.try_get("created_at")?,
+            id: row.field("id")?,
+            email: row.field("email")?,
+            name: row.field("name")?,
+            created_at: row.field("created_at")?,
         })
     }
 }
@@ -50,14 +48,14 @@ pub struct Organization {
 impl Organization {
     pub(crate) const COLUMNS: &'static str = "o.id, o.slug, o.name, o.created_at, o.updated_at, o.deleted_at";
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Organization> {
+    pub(crate) fn from_row(row: &impl Record) -> Result<Organization> {
         Ok(Organization {
-            id: row.try_get("id")?,
-            slug: row.try_get("slug")?,
-            name: row.try_get("name")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            deleted_at: row.try_get("deleted_at")?,
+            id: row.field("id")?,
+            slug: row.field("slug")?,
+            name: row.field("name")?,
+            created_at: row.field("created_at")?,
+            updated_at: row.field("updated_at")?,
+            deleted_at: row.field("deleted_at")?,
         })
     }
 }
@@ -117,17 +115,17 @@ impl Invitation {
     pub(crate) const COLUMNS: &'static str =
         "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Invitation> {
+    pub(crate) fn from_row(row: &impl Record) -> Result<Invitation> {
         Ok(Invitation {
-            id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            email: row.try_get("email")?,
+            id: row.field("id")?,
+            org_id: row.field("org_id")?,
+            email: row.field("email")?,
             role: role_of(row)?,
-            invited_by: row.try_get("invited_by")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            accepted_at: row.try_get("accepted_at")?,
-            revoked_at: row.try_get("revoked_at")?,
+            invited_by: row.field("invited_by")?,
+            created_at: row.field("created_at")?,
+            expires_at: row.field("expires_at")?,
+            accepted_at: row.field("accepted_at")?,
+            revoked_at: row.field("revoked_at")?,
         })
     }
 }
@@ -158,19 +156,19 @@ impl ApiKey {
     pub(crate) const COLUMNS: &'static str =
         "id, org_id, name, prefix, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<ApiKey> {
-        let scopes: String = row.try_get("scopes")?;
+    pub(crate) fn from_row(row: &impl Record) -> Result<ApiKey> {
+        let scopes: String = row.field("scopes")?;
         Ok(ApiKey {
-            id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            name: row.try_get("name")?,
-            prefix: row.try_get("prefix")?,
+            id: row.field("id")?,
+            org_id: row.field("org_id")?,
+            name: row.field("name")?,
+            prefix: row.field("prefix")?,
             scopes: Scopes::parse_text(&scopes).unwrap_or_default(),
-            created_by: row.try_get("created_by")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            last_used_at: row.try_get("last_used_at")?,
-            revoked_at: row.try_get("revoked_at")?,
+            created_by: row.field("created_by")?,
+            created_at: row.field("created_at")?,
+            expires_at: row.field("expires_at")?,
+            last_used_at: row.field("last_used_at")?,
+            revoked_at: row.field("revoked_at")?,
         })
     }
 }
@@ -196,20 +194,20 @@ impl Repository {
     pub(crate) const COLUMNS: &'static str = "id, org_id, full_name, git_url, default_branch, webhook_secret, \
          access_token, created_by, created_at, updated_at";
 
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Repository> {
-        let webhook_secret: Option<String> = row.try_get("webhook_secret")?;
-        let access_token: Option<String> = row.try_get("access_token")?;
+    pub(crate) fn from_row(row: &impl Record) -> Result<Repository> {
+        let webhook_secret: Option<String> = row.field("webhook_secret")?;
+        let access_token: Option<String> = row.field("access_token")?;
         Ok(Repository {
-            id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            name: row.try_get("full_name")?,
-            git_url: row.try_get("git_url")?,
-            default_branch: row.try_get("default_branch")?,
+            id: row.field("id")?,
+            org_id: row.field("org_id")?,
+            name: row.field("full_name")?,
+            git_url: row.field("git_url")?,
+            default_branch: row.field("default_branch")?,
             has_webhook_secret: webhook_secret.is_some(),
             has_access_token: access_token.is_some(),
-            created_by: row.try_get("created_by")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            created_by: row.field("created_by")?,
+            created_at: row.field("created_at")?,
+            updated_at: row.field("updated_at")?,
         })
     }
 }
@@ -232,21 +230,21 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<AuditEntry> {
+    pub(crate) fn from_row(row: &impl Record) -> Result<AuditEntry> {
         Ok(AuditEntry {
-            id: row.try_get("id")?,
-            org_id: row.try_get("org_id")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            target: row.try_get("target")?,
-            detail: row.try_get("detail")?,
-            at: row.try_get("at")?,
+            id: row.field("id")?,
+            org_id: row.field("org_id")?,
+            actor: row.field("actor")?,
+            action: row.field("action")?,
+            target: row.field("target")?,
+            detail: row.field("detail")?,
+            at: row.field("at")?,
         })
     }
 }
 
-pub(crate) fn role_of(row: &AnyRow) -> Result<Role> {
-    let text: String = row.try_get("role")?;
+pub(crate) fn role_of(row: &impl Record) -> Result<Role> {
+    let text: String = row.field("role")?;
     // Only ledge writes the column; an unknown value is the least privileged role.
     Ok(Role::parse(&text).unwrap_or(Role::Member))
 }

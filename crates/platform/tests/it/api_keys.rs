@@ -111,3 +111,29 @@ async fn key_lists_page_by_cursor_without_repeats() {
     names.sort();
     assert_eq!(names, ["k0", "k1", "k2", "k3", "k4"]);
 }
+
+#[tokio::test]
+async fn a_key_and_a_member_used_a_moment_ago_fail_once_their_organization_is_deleted() {
+    let t = platform_with(lenient()).await;
+    let ada = t.account("ada@example.com").await;
+    let ada = t.principal(&ada).await;
+    let Principal::User { user, .. } = &ada else { panic!() };
+    let acme = t.platform.create_organization(user, "Acme", None).await.unwrap().organization.id;
+    let access = t.platform.access(&ada, &acme).await.unwrap();
+    let (_, secret) =
+        t.platform.create_api_key(&access, "ci", Scopes::of(&[Scope::SearchRead]), None).await.unwrap();
+    let header = format!("Bearer {secret}");
+    // Used twice, so that whatever the platform keeps of them is warm.
+    for _ in 0..2 {
+        let key = t.platform.authenticate(header.as_bytes()).await.unwrap();
+        t.platform.access(&key, &acme).await.unwrap();
+        t.platform.access(&ada, &acme).await.unwrap();
+    }
+
+    t.platform.delete_organization(&access).await.unwrap();
+    assert!(matches!(
+        t.platform.authenticate(header.as_bytes()).await,
+        Err(PlatformError::Unauthenticated(_))
+    ));
+    assert!(matches!(t.platform.access(&ada, &acme).await, Err(PlatformError::NotFound(_))));
+}
