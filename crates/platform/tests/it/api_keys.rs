@@ -3,19 +3,26 @@
 use std::time::Duration;
 
 use ledge_auth::{Role, Scope, Scopes};
-use ledge_platform::{Need, PageRequest, PlatformError, Principal};
+use ledge_platform::{Access, Need, PageRequest, PlatformError, Principal};
 
-use crate::support::{lenient, platform_with};
+use crate::support::{TestPlatform, lenient, platform_with};
 
-#[tokio::test]
-async fn a_key_authenticates_for_its_organization_only_until_revoked() {
+/// A platform where ada, signed in, owns the organization Acme: her principal, Acme's id, her access.
+async fn ada_owning_acme() -> (TestPlatform, Principal, String, Access) {
     let t = platform_with(lenient()).await;
     let ada = t.account("ada@example.com").await;
     let ada = t.principal(&ada).await;
     let Principal::User { user, .. } = &ada else { panic!() };
     let acme = t.platform.create_organization(user, "Acme", None).await.unwrap().organization.id;
-    let other = t.platform.create_organization(user, "Other", None).await.unwrap().organization.id;
     let access = t.platform.access(&ada, &acme).await.unwrap();
+    (t, ada, acme, access)
+}
+
+#[tokio::test]
+async fn a_key_authenticates_for_its_organization_only_until_revoked() {
+    let (t, ada, acme, access) = ada_owning_acme().await;
+    let Principal::User { user, .. } = &ada else { panic!() };
+    let other = t.platform.create_organization(user, "Other", None).await.unwrap().organization.id;
     let (key, secret) =
         t.platform.create_api_key(&access, "ci", Scopes::of(&[Scope::SearchRead]), None).await.unwrap();
     assert!(secret.starts_with(&format!("{}_", key.prefix)));
@@ -49,12 +56,7 @@ async fn a_key_authenticates_for_its_organization_only_until_revoked() {
 
 #[tokio::test]
 async fn keys_expire_and_cannot_be_given_scopes_their_creator_lacks() {
-    let t = platform_with(lenient()).await;
-    let ada = t.account("ada@example.com").await;
-    let ada = t.principal(&ada).await;
-    let Principal::User { user, .. } = &ada else { panic!() };
-    let acme = t.platform.create_organization(user, "Acme", None).await.unwrap().organization.id;
-    let access = t.platform.access(&ada, &acme).await.unwrap();
+    let (t, _, acme, access) = ada_owning_acme().await;
     let now = ledge_kv::Clock::now_ms(t.clock.as_ref());
     let soon = now + 60_000;
     let (_, secret) = t
@@ -87,12 +89,7 @@ async fn keys_expire_and_cannot_be_given_scopes_their_creator_lacks() {
 
 #[tokio::test]
 async fn key_lists_page_by_cursor_without_repeats() {
-    let t = platform_with(lenient()).await;
-    let ada = t.account("ada@example.com").await;
-    let ada = t.principal(&ada).await;
-    let Principal::User { user, .. } = &ada else { panic!() };
-    let acme = t.platform.create_organization(user, "Acme", None).await.unwrap().organization.id;
-    let access = t.platform.access(&ada, &acme).await.unwrap();
+    let (t, _, _, access) = ada_owning_acme().await;
     for n in 0..5 {
         t.platform
             .create_api_key(&access, &format!("k{n}"), Scopes::of(&[Scope::SearchRead]), None)
@@ -114,12 +111,7 @@ async fn key_lists_page_by_cursor_without_repeats() {
 
 #[tokio::test]
 async fn a_key_and_a_member_used_a_moment_ago_fail_once_their_organization_is_deleted() {
-    let t = platform_with(lenient()).await;
-    let ada = t.account("ada@example.com").await;
-    let ada = t.principal(&ada).await;
-    let Principal::User { user, .. } = &ada else { panic!() };
-    let acme = t.platform.create_organization(user, "Acme", None).await.unwrap().organization.id;
-    let access = t.platform.access(&ada, &acme).await.unwrap();
+    let (t, ada, acme, access) = ada_owning_acme().await;
     let (_, secret) =
         t.platform.create_api_key(&access, "ci", Scopes::of(&[Scope::SearchRead]), None).await.unwrap();
     let header = format!("Bearer {secret}");
