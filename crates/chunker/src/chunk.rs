@@ -156,7 +156,8 @@ pub enum LineWindowReason {
     NoGrammar,
     /// The file is larger than [`ChunkerConfig::max_parse_bytes`](crate::ChunkerConfig::max_parse_bytes).
     TooLargeToParse,
-    /// Parsing took longer than [`ChunkerConfig::parse_timeout`](crate::ChunkerConfig::parse_timeout).
+    /// Parsing took more than [`ChunkerConfig::parse_budget`](crate::ChunkerConfig::parse_budget) steps
+    /// (or, as a backstop, longer than [`ChunkerConfig::parse_timeout`](crate::ChunkerConfig::parse_timeout)).
     ParseTimedOut,
     /// The parse found syntax errors and no definition at all.
     SyntaxErrors,

@@ -121,9 +121,15 @@ impl Chunker {
     ) -> Result<(Vec<Symbol>, Vec<PlannedChunk>), LineWindowReason> {
         let mut parser = self.parsers.take(grammar).ok_or(LineWindowReason::GrammarUnavailable)?;
         let started = Instant::now();
-        let timeout = self.config.parse_timeout;
+        let (budget, timeout) = (self.config.parse_budget, self.config.parse_timeout);
+        let mut steps = 0u64;
         let mut give_up = |_: &ParseState| {
-            if started.elapsed() >= timeout { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            steps += 1;
+            if steps > budget || started.elapsed() >= timeout {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         };
         let bytes = text.as_bytes();
         let tree = parser.parse_with_options(

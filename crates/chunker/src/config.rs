@@ -15,7 +15,13 @@ pub struct ChunkerConfig {
     /// Inputs larger than this are not parsed but chunked with line windows, which stream over the text.
     /// Bounds the memory of the syntax tree. Default 1 MiB.
     pub max_parse_bytes: usize,
-    /// A parse running longer than this is cancelled and the file falls back to line windows. Default 100 ms.
+    /// A parse taking more steps than this falls back to line windows; a step is what tree-sitter does
+    /// between two progress reports (about 100 parser operations). Counted, not timed, so a file is
+    /// chunked the same on any machine and under any load: the same content always gets the same
+    /// chunks. Default 2,000 (about 100 ms of a parse on the development machine while an index runs).
+    pub parse_budget: u64,
+    /// A parse running longer than this is cancelled whatever its steps, and the file falls back to
+    /// line windows: a backstop for a machine so loaded that the budget takes seconds. Default 2 s.
     pub parse_timeout: Duration,
     /// A definition or code segment longer than this many lines is split into windows. Default 80.
     pub max_lines: usize,
@@ -40,7 +46,8 @@ impl Default for ChunkerConfig {
         Self {
             max_file_bytes: 64 * 1024 * 1024,
             max_parse_bytes: 1024 * 1024,
-            parse_timeout: Duration::from_millis(100),
+            parse_budget: 2_000,
+            parse_timeout: Duration::from_secs(2),
             max_lines: 80,
             max_bytes: 4096,
             window_lines: 60,
@@ -60,6 +67,9 @@ impl ChunkerConfig {
     pub fn validate(&self) -> Result<(), ChunkError> {
         if self.max_file_bytes == 0 {
             return Err(ChunkError::invalid("max_file_bytes", "must be at least 1"));
+        }
+        if self.parse_budget == 0 {
+            return Err(ChunkError::invalid("parse_budget", "must be at least 1"));
         }
         if self.parse_timeout.is_zero() {
             return Err(ChunkError::invalid("parse_timeout", "must be longer than zero"));

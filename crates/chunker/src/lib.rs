@@ -44,7 +44,8 @@
 //!    more than one named piece.
 //!
 //! Everything else — files without a grammar, files over [`max_parse_bytes`](ChunkerConfig::max_parse_bytes)
-//! (1 MiB), parses over [`parse_timeout`](ChunkerConfig::parse_timeout) (100 ms), and parses that find only
+//! (1 MiB), parses over [`parse_budget`](ChunkerConfig::parse_budget) steps (counted, not timed, so a file
+//! is chunked the same under any load; 2,000, about 100 ms here), and parses that find only
 //! syntax errors — is cut into the same overlapping line windows, found lazily without building any large
 //! structure ([`Strategy::LineWindows`] says why). A line longer than `max_bytes` is cut into pieces at
 //! character boundaries. Input that is not valid UTF-8 is repaired with U+FFFD replacements and flagged

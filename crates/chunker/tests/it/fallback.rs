@@ -25,6 +25,20 @@ fn a_parse_over_the_timeout_falls_back_to_line_windows() {
 }
 
 #[test]
+fn a_parse_over_the_budget_falls_back_the_same_way_every_time_however_long_it_takes() {
+    // Counted steps, not time: a budget the file exceeds falls back on every run, and one it fits in
+    // never does, whatever else the machine is doing.
+    let source = many_rust_functions(2000);
+    let tight = chunker(ChunkerConfig { parse_budget: 10, ..ChunkerConfig::default() });
+    let roomy = chunker(ChunkerConfig::default());
+    for _ in 0..3 {
+        let file = tight.chunk("big.rs", source.as_bytes()).unwrap();
+        assert_eq!(file.strategy, Strategy::LineWindows(LineWindowReason::ParseTimedOut));
+        assert_eq!(roomy.chunk("big.rs", source.as_bytes()).unwrap().strategy, Strategy::Syntax);
+    }
+}
+
+#[test]
 fn a_cancelled_parse_does_not_leak_into_the_next_file() {
     // Regression: a tree-sitter parser resumes a cancelled parse unless it is reset before reuse. A file
     // too small to reach the first progress check parses even with a 1 ns timeout.
@@ -112,6 +126,7 @@ fn invalid_configurations_are_refused_with_the_offending_field() {
     let cases: Vec<(ChunkerConfig, &str)> = vec![
         (ChunkerConfig { max_file_bytes: 0, ..base() }, "max_file_bytes"),
         (ChunkerConfig { parse_timeout: Duration::ZERO, ..base() }, "parse_timeout"),
+        (ChunkerConfig { parse_budget: 0, ..base() }, "parse_budget"),
         (ChunkerConfig { max_lines: 0, ..base() }, "max_lines"),
         (ChunkerConfig { max_bytes: 10, ..base() }, "max_bytes"),
         (ChunkerConfig { window_lines: 0, ..base() }, "window_lines"),
