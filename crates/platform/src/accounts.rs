@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ledge_auth::password::check_password;
-use ledge_auth::{AccessClaims, Credential, Email, OpaqueToken, TokenKind, bearer};
+use ledge_auth::{AccessClaims, Credential, Email, OpaqueToken, Role, TokenKind, bearer};
 use ledge_kv::{GetOptions, KvNamespaceExt as _, PutOptions};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
@@ -250,28 +250,10 @@ impl Platform {
     pub async fn access(&self, principal: &Principal, org_id: &str) -> Result<Access> {
         match principal {
             Principal::User { user, .. } => {
-                if let Some((org, role)) = self.cache.membership(&user.id, org_id) {
-                    return Ok(Access {
-                        org,
-                        role: Some(role),
-                        scopes: role.scopes(),
-                        actor: user.id.clone(),
-                    });
-                }
-                let generation = self.cache.generation();
-                let sql = format!(
-                    "SELECT {}, m.role FROM organizations o JOIN memberships m ON m.org_id = o.id
-                     WHERE o.id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
-                    Organization::COLUMNS
-                );
-                let row = self
-                    .db
-                    .row(&sql, &[org_id.into(), (&user.id).into()])
-                    .await?
-                    .ok_or(PlatformError::NotFound("organization"))?;
-                let role = crate::records::role_of(&row)?;
-                let org = Organization::from_row(&row)?;
-                self.cache.keep_membership(generation, &user.id, org.clone(), role);
+                let (org, role) = match self.cache.membership(&user.id, org_id) {
+                    Some(membership) => membership,
+                    None => self.membership(&user.id, org_id).await?,
+                };
                 Ok(Access { org, role: Some(role), scopes: role.scopes(), actor: user.id.clone() })
             }
             Principal::ApiKey(key) => {
@@ -282,6 +264,25 @@ impl Platform {
                 Ok(Access { org, role: None, scopes: key.scopes, actor: format!("key:{}", key.id) })
             }
         }
+    }
+
+    /// User `user`'s organization `org_id` and role in it, read from the store and kept in the cache.
+    async fn membership(&self, user: &str, org_id: &str) -> Result<(Organization, Role)> {
+        let generation = self.cache.generation();
+        let sql = format!(
+            "SELECT {}, m.role FROM organizations o JOIN memberships m ON m.org_id = o.id
+             WHERE o.id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
+            Organization::COLUMNS
+        );
+        let row = self
+            .db
+            .row(&sql, &[org_id.into(), user.into()])
+            .await?
+            .ok_or(PlatformError::NotFound("organization"))?;
+        let role = crate::records::role_of(&row)?;
+        let org = Organization::from_row(&row)?;
+        self.cache.keep_membership(generation, user, org.clone(), role);
+        Ok((org, role))
     }
 
     /// Like [`Platform::access`], naming the organization by its slug.

@@ -38,8 +38,9 @@ struct Entries {
     generation: u64,
     bytes: usize,
     sessions: HashMap<String, CachedSession>,
-    /// (user id, organization id) → the organization and the user's role in it.
-    memberships: HashMap<(String, String), (Organization, Role)>,
+    /// user id → organization id → the organization and the user's role in it (nested, so a lookup
+    /// by two `&str` allocates nothing).
+    memberships: HashMap<String, HashMap<String, (Organization, Role)>>,
     organizations: HashMap<String, Organization>,
     api_keys: HashMap<String, CachedKey>,
 }
@@ -105,7 +106,7 @@ impl RecordCache {
         if !self.enabled {
             return None;
         }
-        self.entries().memberships.get(&(user.to_string(), org.to_string())).cloned()
+        self.entries().memberships.get(user)?.get(org).cloned()
     }
 
     pub fn organization(&self, id: &str) -> Option<Organization> {
@@ -149,7 +150,7 @@ impl RecordCache {
     pub fn keep_membership(&self, generation: Generation, user: &str, org: Organization, role: Role) {
         let bytes = user.len() + org.id.len() + organization_bytes(&org) + ENTRY_OVERHEAD;
         self.keep(generation, bytes, |e| {
-            e.memberships.insert((user.to_string(), org.id.clone()), (org, role));
+            e.memberships.entry(user.to_string()).or_default().insert(org.id.clone(), (org, role));
         });
     }
 
