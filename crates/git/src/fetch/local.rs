@@ -5,10 +5,16 @@
 //! it, since objects only ever arrive in whole packs), so a second fetch copies only what changed.
 //! History is cut at the configured depth and the cut is recorded in the mirror's `shallow` file,
 //! exactly as a shallow network fetch would.
+//!
+//! Blobs over [`STREAM_OVER`] bytes do not go through the pack: each is inflated from the source
+//! straight into a loose object of the mirror, a buffer at a time, so a 50 MB file costs no more
+//! memory than a small one (in the pack, it was held decompressed and again compressed: ~85 MB).
+//! They are written before the pack, whose trees name them: a fetch cut short between the two leaves
+//! loose blobs nothing names yet, never a tree whose blobs are missing.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -21,6 +27,9 @@ use crate::{CommitId, Error, Source, Want};
 
 /// Objects are compressed and written this many at a time, bounding memory to one chunk.
 const ENTRIES_PER_CHUNK: usize = 256;
+
+/// Blobs larger than this are streamed into loose objects instead of the pack (see the module docs).
+const STREAM_OVER: u64 = 1024 * 1024;
 
 pub(crate) fn fetch(
     mirror: &gix::Repository,
@@ -45,6 +54,9 @@ pub(crate) fn fetch(
     // New shallow boundaries are recorded before their commits arrive and old ones are lifted only after
     // the parents arrived, so an interrupted fetch never leaves a commit whose parents are missing unmarked.
     update_shallow(mirror, &plan.new_shallow, &[])?;
+    for &(blob, size) in &plan.large_blobs {
+        copy_large_blob(&src, mirror, blob, size).map_err(|err| copy_error(&repository, err))?;
+    }
     let pack = write_pack(&src, mirror, &plan.objects).map_err(|err| copy_error(&repository, err))?;
     // The source's packs stay mapped (and resident) while it is open: close it before the new pack is
     // mapped for indexing, so the two are never resident together.
@@ -53,7 +65,7 @@ pub(crate) fn fetch(
         pack.map(|file| index_pack(file, mirror)).transpose().map_err(|err| copy_error(&repository, err))?;
     update_shallow(mirror, &[], &plan.unshallow)?;
     super::pin(mirror, want, CommitId(commit))?;
-    let received_objects = match written {
+    let packed = match written {
         Some(outcome) => {
             if let Some(keep) = outcome.keep_path {
                 std::fs::remove_file(&keep)
@@ -63,6 +75,7 @@ pub(crate) fn fetch(
         }
         None => 0,
     };
+    let received_objects = packed + plan.large_blobs.len() as u64;
     Ok((CommitId(commit), received_objects))
 }
 
@@ -109,8 +122,10 @@ fn resolve(src: &gix::Repository, want: &Want, repository: &str) -> Result<Objec
 
 #[derive(Default)]
 struct Plan {
-    /// Every object to copy: commits, trees and blobs the mirror lacks.
+    /// Every object to copy into the pack: commits, trees and blobs the mirror lacks.
     objects: Vec<ObjectId>,
+    /// Blobs over [`STREAM_OVER`] bytes the mirror lacks, with their sizes: streamed, not packed.
+    large_blobs: Vec<(ObjectId, u64)>,
     /// Copied commits whose parents are beyond the depth.
     new_shallow: Vec<ObjectId>,
     /// Commits that were shallow in the mirror and now get their parents.
@@ -143,7 +158,7 @@ fn plan(
         let within_depth = depth.is_none_or(|depth| level < depth.get());
         let parents: Vec<ObjectId> = commit.parent_ids().map(|parent| parent.detach()).collect();
         if !present {
-            collect_tree(src, mirror, commit.tree_id()?.detach(), &mut seen, &mut plan.objects)?;
+            collect_tree(src, mirror, commit.tree_id()?.detach(), &mut seen, &mut plan)?;
             plan.objects.push(id);
         }
         if within_depth {
@@ -162,21 +177,21 @@ fn plan(
     Ok(plan)
 }
 
-/// Adds `root` and everything under it that the mirror lacks to `out`. Submodule entries are commits of
-/// other repositories and are not followed.
+/// Adds `root` and everything under it that the mirror lacks to the plan. Submodule entries are commits
+/// of other repositories and are not followed.
 fn collect_tree(
     src: &gix::Repository,
     mirror: &gix::Repository,
     root: ObjectId,
     seen: &mut HashSet<ObjectId>,
-    out: &mut Vec<ObjectId>,
+    plan: &mut Plan,
 ) -> gix::Result<()> {
     let mut trees = vec![root];
     while let Some(tree_id) = trees.pop() {
         if !seen.insert(tree_id) || mirror.has_object(tree_id) {
             continue;
         }
-        out.push(tree_id);
+        plan.objects.push(tree_id);
         let tree = src.find_tree(tree_id)?;
         for entry in tree.iter() {
             let entry = entry?;
@@ -188,7 +203,11 @@ fn collect_tree(
                 | gix::object::tree::EntryKind::BlobExecutable
                 | gix::object::tree::EntryKind::Link => {
                     if seen.insert(id) && !mirror.has_object(id) {
-                        out.push(id);
+                        // The header gives the size without decompressing the blob.
+                        match src.find_header(id)?.size() {
+                            size if size > STREAM_OVER => plan.large_blobs.push((id, size)),
+                            _ => plan.objects.push(id),
+                        }
                     }
                 }
             }
@@ -241,6 +260,99 @@ fn write_pack(
         pack.into_write().flush().or_raise(|| gix::error::message("writing the temporary pack"))?;
     }
     Ok(Some(file))
+}
+
+/// Copies one large blob into a loose object of the mirror without holding it in memory: its zlib
+/// stream is read from the source's loose object or pack entry and inflated into the mirror's writer,
+/// which deflates and hashes as it goes. A blob stored as a delta in the source (or behind an
+/// alternate) has no such stream: it is read whole, as in the pack. The written id is checked.
+fn copy_large_blob(
+    src: &gix::Repository,
+    mirror: &gix::Repository,
+    id: ObjectId,
+    size: u64,
+) -> gix::Result<()> {
+    use gix::error::ResultExt;
+    use gix::objs::Write as _;
+    let store = gix::odb::loose::Store::at(mirror.objects.store_ref().path(), gix::hash::Kind::Sha1);
+    let written = match blob_stream(src, id).or_raise(|| gix::error::message("reading a large blob"))? {
+        Some(mut stream) => store.write_stream(gix::object::Kind::Blob, size, &mut stream)?,
+        None => {
+            let object = src.find_object(id)?;
+            store.write_buf(gix::object::Kind::Blob, &object.data)?
+        }
+    };
+    if written != id {
+        return Err(gix::error::message!("blob {id} was copied as {written}: the source is corrupt").into());
+    }
+    Ok(())
+}
+
+/// The content of blob `id` as a stream inflated from the source's storage, or `None` when the blob is
+/// neither loose nor a whole (undeltified) entry of one of the source's packs.
+fn blob_stream(src: &gix::Repository, id: ObjectId) -> std::io::Result<Option<Inflated<BufReader<File>>>> {
+    let objects = src.objects.store_ref().path();
+    let hex = id.to_hex().to_string();
+    match File::open(objects.join(&hex[..2]).join(&hex[2..])) {
+        Ok(file) => {
+            // A loose object is one zlib stream of `blob <size>\0` and the content.
+            let mut stream = Inflated::new(BufReader::new(file));
+            let mut header = Vec::new();
+            let mut byte = [0u8; 1];
+            while header.len() < 32 {
+                stream.read_exact(&mut byte)?;
+                if byte[0] == 0 {
+                    return Ok(header.starts_with(b"blob ").then_some(stream));
+                }
+                header.push(byte[0]);
+            }
+            return Ok(None);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let packs = match std::fs::read_dir(objects.join("pack")) {
+        Ok(packs) => packs,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    for entry in packs {
+        let idx = entry?.path();
+        if idx.extension().is_none_or(|ext| ext != "idx") {
+            continue;
+        }
+        let Ok(index) = gix_pack::index::File::at(&idx, gix::hash::Kind::Sha1) else { continue };
+        let Some(position) = index.lookup(id) else { continue };
+        let offset = index.pack_offset_at_index(position);
+        let mut pack = BufReader::new(File::open(idx.with_extension("pack"))?);
+        pack.seek(std::io::SeekFrom::Start(offset))?;
+        let entry =
+            gix_pack::data::Entry::from_read(&mut pack, offset, gix::hash::Kind::Sha1.len_in_bytes())?;
+        if !matches!(entry.header, gix_pack::data::entry::Header::Blob) {
+            return Ok(None);
+        }
+        pack.seek(std::io::SeekFrom::Start(entry.data_offset))?;
+        return Ok(Some(Inflated::new(pack)));
+    }
+    Ok(None)
+}
+
+/// Inflates the zlib stream that starts at the reader's position, a buffer at a time.
+struct Inflated<R> {
+    input: R,
+    state: gix::zlib::Decompress,
+}
+
+impl<R: BufRead> Inflated<R> {
+    fn new(input: R) -> Self {
+        Self { input, state: gix::zlib::Decompress::new() }
+    }
+}
+
+impl<R: BufRead> Read for Inflated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        gix::zlib::stream::inflate::read(&mut self.input, &mut self.state, buf)
+    }
 }
 
 /// Lets gitoxide index the pack `write_pack` wrote and move pack and index into the mirror's

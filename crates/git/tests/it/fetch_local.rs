@@ -1,9 +1,9 @@
 //! Fetching from repositories on disk: first and incremental fetches, wants, shallow history, and the
 //! typed errors for what cannot be fetched.
 
-use ledge_git::{CommitId, Error, ErrorKind, MirrorOptions, Source, Want};
+use ledge_git::{BlobId, CommitId, Error, ErrorKind, MirrorOptions, Source, Want};
 
-use crate::support::{TestMirror, TestRepo, fixture};
+use crate::support::{TestMirror, TestRepo, big_text, fixture};
 
 #[test]
 fn first_fetch_creates_the_mirror_with_the_commit_and_its_whole_tree() {
@@ -18,7 +18,11 @@ fn first_fetch_creates_the_mirror_with_the_commit_and_its_whole_tree() {
     assert!(mirror.exists());
     assert_eq!(fetched.received_objects, fixture.repo.objects_in_snapshot(fixture.initial));
     let stats = mirror.stats().expect("stats");
-    assert_eq!((stats.packs, stats.packed_objects, stats.loose_objects), (1, fetched.received_objects, 0));
+    // `big.txt` (1.5 MiB) is streamed into a loose object; everything else comes in one pack.
+    assert_eq!(
+        (stats.packs, stats.packed_objects, stats.loose_objects),
+        (1, fetched.received_objects - 1, 1)
+    );
     assert!(mirror.contains(fixture.initial).expect("contains"));
 }
 
@@ -71,7 +75,7 @@ fn a_second_fetch_reuses_the_mirror_and_brings_only_received_objects() {
     assert_eq!(second.received_objects, 5);
     let stats = mirror.stats().expect("stats");
     assert_eq!(stats.packs, 2);
-    assert_eq!(stats.packed_objects, first.received_objects + second.received_objects);
+    assert_eq!(stats.packed_objects + stats.loose_objects, first.received_objects + second.received_objects);
 
     let again = mirror.fetch(&repo.source(), &Want::branch("main"), None).expect("third fetch");
     assert_eq!((again.commit, again.received_objects), (second_commit, 0));
@@ -283,4 +287,35 @@ fn mirrors_and_errors_cross_threads() {
     send_sync::<ledge_git::Error>();
     send_sync::<ledge_git::FileFilter>();
     send_sync::<ledge_git::IgnoreRules>();
+}
+
+/// Blobs over 1 MiB are copied into the mirror as a stream, whether the source keeps them loose, as a
+/// whole pack entry or as a delta against another version; each reads back byte for byte.
+#[test]
+fn large_blobs_are_copied_whole_from_loose_packed_and_deltified_sources() {
+    let first = big_text();
+    let second = format!("{first}one more line at the end\n");
+    for storage in ["loose", "packed", "deltified"] {
+        let repo = TestRepo::new();
+        repo.write("dump.sql", &first);
+        repo.write("small.txt", "small\n");
+        let mut commit = repo.commit("first");
+        if storage == "deltified" {
+            repo.write("dump.sql", &second);
+            commit = repo.commit("second");
+        }
+        if storage != "loose" {
+            repo.git(&["repack", "-a", "-d", "-f", "--quiet"]);
+        }
+        let mirror = TestMirror::new();
+        let fetched = mirror.fetch(&repo.source(), &Want::Commit(commit), None).expect(storage);
+
+        let expected = if storage == "deltified" { &second } else { &first };
+        let blob: BlobId = repo.blob_id(commit, "dump.sql").parse().expect("blob id");
+        let read = mirror.read_with_limit(blob, u64::MAX).expect(storage);
+        assert!(read == expected.as_bytes(), "{storage}: the copy differs from the source");
+        let stats = mirror.stats().expect("stats");
+        assert_eq!(stats.loose_objects, 1, "{storage}: the large blob is a loose object");
+        assert_eq!(stats.packed_objects + stats.loose_objects, fetched.received_objects, "{storage}");
+    }
 }
