@@ -6,10 +6,12 @@
 //!   [`accounts`] (sign-up, login, refresh, logout, authenticating a bearer credential),
 //!   [`organizations`] (organizations, members, invitations), [`api_keys`], [`repositories`]
 //!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`], [`billing`]
-//!   (plans, usage quotas, subscriptions from Stripe events).
-//!   (connected repositories, their secrets sealed with [`SealingKeys`]), [`audit`],
+//!   (plans, usage quotas, subscriptions from Stripe events), [`ledger`] (what indexing and webhook
+//!   intake ask of the records without a `Platform`: access tokens, admitted files, secrets),
 //!   [`notifications`] (each member's notification preferences, the checks of their target URLs,
 //!   and [`notifications::delivery`], the `notifications` queue consumer).
+//! * The records every authenticated request reads (session, membership, organization, API key)
+//!   are kept in memory while this process alone owns the data directory, forgotten on change.
 //! * [`Principal`] is who a credential proves the caller is; [`Access`] is what the caller may do
 //!   in one organization, checked against a [`Need`] by every route.
 //! * [`page`]: cursor pagination of every list; [`records`]: the records as the API shows them.
@@ -81,7 +83,7 @@ pub struct PlatformOptions {
     pub plans: Plans,
     /// Bumped on every change to a repository record, for caches of what they hold.
     pub repository_changes: RepositoryChanges,
-    /// Keep sessions, memberships, organizations and API keys in memory (see [`cache`]). Exact
+    /// Keep sessions, memberships, organizations and API keys in memory (see the crate docs). Exact
     /// only while this process is the only writer of the platform records: the embedded store,
     /// whose data directory one process locks.
     pub cache_records: bool,
