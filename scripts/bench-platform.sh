@@ -13,7 +13,9 @@
 #
 # usage: scripts/bench-platform.sh
 # env:   LEDGE_BIN (default target/release/ledge, built if missing), REQUESTS (default 10000),
-#        RATE (default: measured on hono-node; 0 skips the phase), DURATION (default 10)
+#        RATE (default: measured on hono-node; 0 skips the phase), DURATION (default 10),
+#        RATE_PATHS (the constant-rate phase's GETs: any of me, org, members, api-keys, comma-separated;
+#        default all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -43,10 +45,11 @@ if [ -z "$rate" ]; then
     echo "hono-node GET /health: $rate req/s (wrk -t2 -c32 -d10s) = the rate of the constant-rate phase"
 fi
 
-python3 - "$ledge" "$data" "${REQUESTS:-10000}" "$rate" "${DURATION:-10}" <<'EOF'
+python3 - "$ledge" "$data" "${REQUESTS:-10000}" "$rate" "${DURATION:-10}" "${RATE_PATHS:-me,org,members,api-keys}" <<'EOF'
 import http.client, json, os, socket, subprocess, sys, tempfile, time
 
 ledge, data, total, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+rate_paths = sys.argv[6].split(",")
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
@@ -109,8 +112,12 @@ try:
     keys = [call("POST", f"/organizations/{org}/api-keys", {"name": f"k{n}", "scopes": ["admin", "repos:read"]},
                  owner, expect=201)["secret"] for n in range(40)]
     callers = users + keys
-    paths = ["/auth/me", f"/organizations/{org}", f"/organizations/{org}/members?limit=20",
-             f"/organizations/{org}/api-keys?limit=20"]
+    named = {"me": "/auth/me", "org": f"/organizations/{org}", "members": f"/organizations/{org}/members?limit=20",
+             "api-keys": f"/organizations/{org}/api-keys?limit=20"}
+    unknown = [name for name in rate_paths if name not in named]
+    if unknown:
+        sys.exit(f"RATE_PATHS: unknown {', '.join(unknown)} (known: {', '.join(named)})")
+    paths = list(named.values())
     print(f"set up {len(users)} users and {len(keys)} API keys; RSS {rss(server.pid)[0]:.1f} MiB")
 
     latencies, errors = [], 0
@@ -139,7 +146,7 @@ try:
             runs.append(subprocess.Popen(
                 ["h2load", "--h1", "-t1", f"-c{connections // 2}", f"--rps={per_client}", f"-D{duration}",
                  "--warm-up-time=1", f"--log-file={log}", "-H", f"authorization: Bearer {token}"]
-                + [f"http://127.0.0.1:{port}{path}" for path in paths],
+                + [f"http://127.0.0.1:{port}{named[name]}" for name in rate_paths],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         outputs = [run.communicate()[0].decode() for run in runs]
         for caller, output in zip(("JWT", "API key"), outputs):
@@ -156,7 +163,7 @@ try:
         if not latencies:
             sys.exit("h2load made no requests:\n" + "\n".join(outputs))
         print(f"constant rate {rate} req/s for {duration} s (h2load --h1, {connections} connections, JWT and "
-              f"API key): {len(rows)} requests = {len(rows) / duration:.0f} req/s; p50 {pct(50):.2f} ms, "
+              f"API key, GET {' '.join(named[name] for name in rate_paths)}): {len(rows)} requests = {len(rows) / duration:.0f} req/s; p50 {pct(50):.2f} ms, "
               f"p99 {pct(99):.2f} ms, max {latencies[-1]:.2f} ms; error answers: {failed}")
     modules = call("GET", "/health/modules")
     built = [m["name"] for m in (modules["modules"] if isinstance(modules, dict) else modules) if m.get("loaded")]

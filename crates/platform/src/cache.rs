@@ -1,6 +1,7 @@
 //! What every authenticated request reads, kept in memory: sessions, accounts, memberships,
-//! organizations and API keys, so that a request with a known credential touches neither the
-//! `sessions` namespace nor the relational store.
+//! organizations, API keys and the first page of a user's organizations (what `GET /auth/me`
+//! shows), so that a request with a known credential touches neither the `sessions` namespace nor
+//! the relational store.
 //!
 //! Exact, not eventually consistent: it is on only while this process is the only writer of the
 //! platform records ([`PlatformOptions::cache_records`](crate::PlatformOptions), set from the data
@@ -17,7 +18,8 @@ use std::sync::Mutex;
 
 use ledge_auth::Role;
 
-use crate::records::{ApiKey, Organization, User};
+use crate::page::Page;
+use crate::records::{ApiKey, Organization, OrganizationWithRole, User};
 
 /// A session as the cache keeps it: whose, and when it was last written to the namespace.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ struct Entries {
     memberships: HashMap<String, HashMap<String, (Organization, Role)>>,
     organizations: HashMap<String, Organization>,
     api_keys: HashMap<String, CachedKey>,
+    /// user id → the first page of the user's organizations, with the page size it was read with.
+    organizations_of: HashMap<String, (u32, Page<OrganizationWithRole>)>,
 }
 
 /// What changed, for [`RecordCache::forget`].
@@ -53,7 +57,8 @@ pub(crate) enum Change<'a> {
     /// An API key was revoked.
     ApiKey(&'a str),
     /// An organization or one of its memberships changed (created, renamed, deleted, restored,
-    /// purged; a member joined, left or changed role): memberships, organizations and keys go.
+    /// purged; a member joined, left or changed role): memberships, organizations, each user's
+    /// organizations and keys go.
     Organizations,
 }
 
@@ -123,6 +128,14 @@ impl RecordCache {
         self.entries().api_keys.get(id).cloned()
     }
 
+    /// The first page of `user`'s organizations, if it was read with the same page size.
+    pub fn organizations_of(&self, user: &str, limit: u32) -> Option<Page<OrganizationWithRole>> {
+        if !self.enabled {
+            return None;
+        }
+        self.entries().organizations_of.get(user).filter(|(l, _)| *l == limit).map(|(_, page)| page.clone())
+    }
+
     /// Keeps what a read that started at `generation` found, unless something changed since.
     fn keep(&self, generation: Generation, bytes: usize, put: impl FnOnce(&mut Entries)) {
         if !self.enabled {
@@ -175,6 +188,21 @@ impl RecordCache {
         });
     }
 
+    pub fn keep_organizations_of(
+        &self,
+        generation: Generation,
+        user: &str,
+        limit: u32,
+        page: Page<OrganizationWithRole>,
+    ) {
+        let items: usize =
+            page.items.iter().map(|o| organization_bytes(&o.organization) + ENTRY_OVERHEAD).sum();
+        let bytes = user.len() + items + ENTRY_OVERHEAD;
+        self.keep(generation, bytes, |e| {
+            e.organizations_of.insert(user.to_string(), (limit, page));
+        });
+    }
+
     /// Forgets what `change` made stale, and makes every read in flight forget what it found.
     pub fn forget(&self, change: Change<'_>) {
         if !self.enabled {
@@ -192,6 +220,7 @@ impl RecordCache {
             Change::Organizations => {
                 entries.memberships.clear();
                 entries.organizations.clear();
+                entries.organizations_of.clear();
                 entries.api_keys.clear();
             }
         }
@@ -233,6 +262,21 @@ mod tests {
         cache.forget(Change::Organizations);
         assert!(cache.membership("u1", "o1").is_none());
         assert!(cache.organization("o1").is_none());
+    }
+
+    #[test]
+    fn a_users_first_page_of_organizations_is_kept_per_page_size_until_organizations_change() {
+        let cache = RecordCache::new(true);
+        let page = Page {
+            items: vec![OrganizationWithRole { organization: org("o1"), role: Role::Member, joined_at: 5 }],
+            next_cursor: None,
+        };
+        cache.keep_organizations_of(cache.generation(), "u1", 100, page.clone());
+        assert_eq!(cache.organizations_of("u1", 100), Some(page));
+        assert_eq!(cache.organizations_of("u1", 20), None, "another page size is another page");
+        assert_eq!(cache.organizations_of("u2", 100), None);
+        cache.forget(Change::Organizations);
+        assert_eq!(cache.organizations_of("u1", 100), None);
     }
 
     #[test]

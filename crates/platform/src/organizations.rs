@@ -160,6 +160,12 @@ impl Platform {
         user: &User,
         page: &PageRequest,
     ) -> Result<Page<OrganizationWithRole>> {
+        // The first page is what `GET /auth/me` shows on every call: kept while nothing changes.
+        let first = page.after.is_none();
+        if first && let Some(cached) = self.cache.organizations_of(&user.id, page.limit) {
+            return Ok(cached);
+        }
+        let generation = self.cache.generation();
         let (at, id) = page.bounds();
         let sql = format!(
             "SELECT {}, m.role, m.created_at AS joined_at FROM memberships m JOIN organizations o ON o.id = m.org_id
@@ -179,7 +185,11 @@ impl Platform {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page::cut(items, page, |o| Cursor { at: o.joined_at, id: o.organization.id.clone() }))
+        let cut = Page::cut(items, page, |o| Cursor { at: o.joined_at, id: o.organization.id.clone() });
+        if first {
+            self.cache.keep_organizations_of(generation, &user.id, page.limit, cut.clone());
+        }
+        Ok(cut)
     }
 
     /// Renames the organization.

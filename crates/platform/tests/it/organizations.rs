@@ -197,3 +197,50 @@ async fn members_page_by_cursor_and_the_audit_log_records_security_actions() {
     let login = log.items.iter().find(|e| e.action == "login").expect("bob's login as a member");
     assert_eq!(login.actor.as_deref(), Some(user(&w.bob).id.as_str()));
 }
+
+/// The first page of a user's organizations (what `GET /auth/me` shows) is kept in memory between
+/// calls; every change to a membership or an organization shows on the next read.
+#[tokio::test]
+async fn a_users_organizations_follow_every_change_after_they_were_read() {
+    let w = world().await;
+    let p = &w.t.platform;
+    let first = PageRequest::first(100);
+    let names = |page: ledge_platform::Page<ledge_platform::OrganizationWithRole>| {
+        page.items.into_iter().map(|o| (o.organization.name, o.role)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(p.organizations_of(user(&w.bob), &first).await.unwrap()),
+        [("Acme Corp".into(), Role::Member)]
+    );
+
+    let ada = p.access(&w.ada, &w.org).await.unwrap();
+    p.update_organization(&ada, "Acme Inc").await.unwrap();
+    assert_eq!(
+        names(p.organizations_of(user(&w.bob), &first).await.unwrap()),
+        [("Acme Inc".into(), Role::Member)]
+    );
+
+    let bob_id = user(&w.bob).id.clone();
+    p.change_role(&ada, &bob_id, Role::Admin).await.unwrap();
+    assert_eq!(
+        names(p.organizations_of(user(&w.bob), &first).await.unwrap()),
+        [("Acme Inc".into(), Role::Admin)]
+    );
+
+    let other = p.create_organization(user(&w.eve), "Globex", None).await.unwrap().organization.id;
+    let eve = p.access(&w.eve, &other).await.unwrap();
+    let (_, token) = p.create_invitation(&eve, "bob@example.com", Role::Member, None).await.unwrap();
+    p.accept_invitation(user(&w.bob), &token).await.unwrap();
+    assert_eq!(
+        names(p.organizations_of(user(&w.bob), &first).await.unwrap()),
+        [("Acme Inc".into(), Role::Admin), ("Globex".into(), Role::Member)]
+    );
+
+    p.remove_member(&ada, &bob_id).await.unwrap();
+    assert_eq!(
+        names(p.organizations_of(user(&w.bob), &first).await.unwrap()),
+        [("Globex".into(), Role::Member)]
+    );
+    p.delete_organization(&eve).await.unwrap();
+    assert!(p.organizations_of(user(&w.bob), &first).await.unwrap().items.is_empty());
+}
