@@ -72,6 +72,7 @@ impl Platform {
         .bind(expires_at)
         .execute(self.db.pool())
         .await?;
+        self.cache.forget(Change::ApiKeyCreated);
         self.audit(
             &key.org_id,
             Some(&access.actor),
@@ -85,17 +86,27 @@ impl Platform {
 
     /// One page of the organization's keys (revoked and expired ones too), oldest first.
     pub async fn api_keys(&self, access: &Access, page: &PageRequest) -> Result<Page<ApiKey>> {
+        let org = &access.org.id;
+        let first = page.after.is_none();
+        if first && let Some(cached) = self.cache.api_key_page(org, page.limit) {
+            return Ok(cached);
+        }
+        let generation = self.cache.generation();
         let position = |k: &ApiKey| Cursor { at: k.created_at, id: k.id.clone() };
-        crate::page::org_rows(
+        let keys = crate::page::org_rows(
             &self.db,
             "api_keys",
             ApiKey::COLUMNS,
-            &access.org.id,
+            org,
             page,
             ApiKey::from_row,
             position,
         )
-        .await
+        .await?;
+        if first {
+            self.cache.keep_api_key_page(generation, org, page.limit, keys.clone());
+        }
+        Ok(keys)
     }
 
     /// Revokes a key of the organization; it fails from the next request on.
@@ -136,14 +147,14 @@ impl Platform {
             return Err(invalid());
         }
         if key.last_used_at.is_none_or(|at| now - at >= LAST_USED_EVERY_MS) {
-            let generation = self.cache.generation();
             sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                 .bind(&key.id)
                 .bind(now)
                 .execute(self.db.pool())
                 .await?;
             key.last_used_at = Some(now);
-            self.cache.keep_api_key(generation, CachedKey { token_hash, key: key.clone() });
+            // The pages that list the key show its last use: they go, and the key is read again.
+            self.cache.forget(Change::ApiKey(&key.id));
         }
         Ok(key)
     }

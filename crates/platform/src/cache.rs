@@ -1,7 +1,7 @@
 //! What every authenticated request reads, kept in memory: sessions, accounts, memberships,
-//! organizations, API keys and the first page of a user's organizations (what `GET /auth/me`
-//! shows), so that a request with a known credential touches neither the `sessions` namespace nor
-//! the relational store.
+//! organizations and API keys, so that a request with a known credential touches neither the
+//! `sessions` namespace nor the relational store; and the first page of the lists read most (a
+//! user's organizations, what `GET /auth/me` shows; an organization's members and API keys).
 //!
 //! Exact, not eventually consistent: it is on only while this process is the only writer of the
 //! platform records ([`PlatformOptions::cache_records`](crate::PlatformOptions), set from the data
@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use ledge_auth::Role;
 
 use crate::page::Page;
-use crate::records::{ApiKey, Organization, OrganizationWithRole, User};
+use crate::records::{ApiKey, Member, Organization, OrganizationWithRole, User};
 
 /// A session as the cache keeps it: whose, and when it was last written to the namespace.
 #[derive(Debug, Clone)]
@@ -45,8 +45,37 @@ struct Entries {
     memberships: HashMap<String, HashMap<String, (Organization, Role)>>,
     organizations: HashMap<String, Organization>,
     api_keys: HashMap<String, CachedKey>,
-    /// user id → the first page of the user's organizations, with the page size it was read with.
-    organizations_of: HashMap<String, (u32, Page<OrganizationWithRole>)>,
+    /// user id → the first page of the user's organizations.
+    organizations_of: FirstPages<OrganizationWithRole>,
+    /// organization id → the first page of its members.
+    members: FirstPages<Member>,
+    /// organization id → the first page of its API keys.
+    api_key_pages: FirstPages<ApiKey>,
+}
+
+/// The first page of a list per owner (a user or an organization), with the page size it was read
+/// with: another size is another page.
+#[derive(Debug)]
+struct FirstPages<T>(HashMap<String, (u32, Page<T>)>);
+
+impl<T> Default for FirstPages<T> {
+    fn default() -> Self {
+        FirstPages(HashMap::new())
+    }
+}
+
+impl<T: Clone> FirstPages<T> {
+    fn get(&self, owner: &str, limit: u32) -> Option<Page<T>> {
+        self.0.get(owner).filter(|(l, _)| *l == limit).map(|(_, page)| page.clone())
+    }
+
+    fn put(&mut self, owner: &str, limit: u32, page: Page<T>) {
+        self.0.insert(owner.to_string(), (limit, page));
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// What changed, for [`RecordCache::forget`].
@@ -54,11 +83,13 @@ struct Entries {
 pub(crate) enum Change<'a> {
     /// A session ended.
     Session(&'a str),
-    /// An API key was revoked.
+    /// An API key was revoked or its last use recorded: it and every page of keys go.
     ApiKey(&'a str),
+    /// An API key was created: every page of keys goes.
+    ApiKeyCreated,
     /// An organization or one of its memberships changed (created, renamed, deleted, restored,
-    /// purged; a member joined, left or changed role): memberships, organizations, each user's
-    /// organizations and keys go.
+    /// purged; a member joined, left or changed role): memberships, organizations, keys and every
+    /// cached page go.
     Organizations,
 }
 
@@ -81,6 +112,10 @@ fn user_bytes(user: &User) -> usize {
 
 fn organization_bytes(org: &Organization) -> usize {
     org.id.len() + org.slug.len() + org.name.len()
+}
+
+fn api_key_bytes(k: &ApiKey) -> usize {
+    k.id.len() + k.org_id.len() + k.name.len() + k.prefix.len() + k.created_by.len()
 }
 
 impl RecordCache {
@@ -133,7 +168,23 @@ impl RecordCache {
         if !self.enabled {
             return None;
         }
-        self.entries().organizations_of.get(user).filter(|(l, _)| *l == limit).map(|(_, page)| page.clone())
+        self.entries().organizations_of.get(user, limit)
+    }
+
+    /// The first page of `org`'s members, if it was read with the same page size.
+    pub fn members(&self, org: &str, limit: u32) -> Option<Page<Member>> {
+        if !self.enabled {
+            return None;
+        }
+        self.entries().members.get(org, limit)
+    }
+
+    /// The first page of `org`'s API keys, if it was read with the same page size.
+    pub fn api_key_page(&self, org: &str, limit: u32) -> Option<Page<ApiKey>> {
+        if !self.enabled {
+            return None;
+        }
+        self.entries().api_key_pages.get(org, limit)
     }
 
     /// Keeps what a read that started at `generation` found, unless something changed since.
@@ -175,14 +226,7 @@ impl RecordCache {
     }
 
     pub fn keep_api_key(&self, generation: Generation, key: CachedKey) {
-        let k = &key.key;
-        let bytes = key.token_hash.len()
-            + k.id.len()
-            + k.org_id.len()
-            + k.name.len()
-            + k.prefix.len()
-            + k.created_by.len()
-            + ENTRY_OVERHEAD;
+        let bytes = key.token_hash.len() + api_key_bytes(&key.key) + ENTRY_OVERHEAD;
         self.keep(generation, bytes, |e| {
             e.api_keys.insert(key.key.id.clone(), key);
         });
@@ -198,9 +242,20 @@ impl RecordCache {
         let items: usize =
             page.items.iter().map(|o| organization_bytes(&o.organization) + ENTRY_OVERHEAD).sum();
         let bytes = user.len() + items + ENTRY_OVERHEAD;
-        self.keep(generation, bytes, |e| {
-            e.organizations_of.insert(user.to_string(), (limit, page));
-        });
+        self.keep(generation, bytes, |e| e.organizations_of.put(user, limit, page));
+    }
+
+    pub fn keep_members(&self, generation: Generation, org: &str, limit: u32, page: Page<Member>) {
+        let items: usize =
+            page.items.iter().map(|m| m.user_id.len() + m.email.len() + m.name.len() + ENTRY_OVERHEAD).sum();
+        let bytes = org.len() + items + ENTRY_OVERHEAD;
+        self.keep(generation, bytes, |e| e.members.put(org, limit, page));
+    }
+
+    pub fn keep_api_key_page(&self, generation: Generation, org: &str, limit: u32, page: Page<ApiKey>) {
+        let items: usize = page.items.iter().map(|k| api_key_bytes(k) + ENTRY_OVERHEAD).sum();
+        let bytes = org.len() + items + ENTRY_OVERHEAD;
+        self.keep(generation, bytes, |e| e.api_key_pages.put(org, limit, page));
     }
 
     /// Forgets what `change` made stale, and makes every read in flight forget what it found.
@@ -216,11 +271,15 @@ impl RecordCache {
             }
             Change::ApiKey(id) => {
                 entries.api_keys.remove(id);
+                entries.api_key_pages.clear();
             }
+            Change::ApiKeyCreated => entries.api_key_pages.clear(),
             Change::Organizations => {
                 entries.memberships.clear();
                 entries.organizations.clear();
                 entries.organizations_of.clear();
+                entries.members.clear();
+                entries.api_key_pages.clear();
                 entries.api_keys.clear();
             }
         }
@@ -277,6 +336,23 @@ mod tests {
         assert_eq!(cache.organizations_of("u2", 100), None);
         cache.forget(Change::Organizations);
         assert_eq!(cache.organizations_of("u1", 100), None);
+    }
+
+    #[test]
+    fn pages_of_keys_go_when_a_key_is_created_used_or_revoked_and_pages_of_members_with_organizations() {
+        let cache = RecordCache::new(true);
+        fn empty<T>() -> Page<T> {
+            Page { items: Vec::new(), next_cursor: None }
+        }
+        for change in [Change::ApiKeyCreated, Change::ApiKey("k1"), Change::Organizations] {
+            cache.keep_api_key_page(cache.generation(), "o1", 20, empty());
+            cache.keep_members(cache.generation(), "o1", 20, empty());
+            assert!(cache.api_key_page("o1", 20).is_some());
+            cache.forget(change);
+            assert!(cache.api_key_page("o1", 20).is_none(), "{change:?}");
+            let members_stay = !matches!(change, Change::Organizations);
+            assert_eq!(cache.members("o1", 20).is_some(), members_stay, "{change:?}");
+        }
     }
 
     #[test]

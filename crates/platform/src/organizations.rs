@@ -326,6 +326,11 @@ impl Platform {
 
     /// One page of the members, in the order they joined.
     pub async fn members(&self, access: &Access, page: &PageRequest) -> Result<Page<Member>> {
+        let first = page.after.is_none();
+        if first && let Some(cached) = self.cache.members(&access.org.id, page.limit) {
+            return Ok(cached);
+        }
+        let generation = self.cache.generation();
         let (at, id) = page.bounds();
         let rows = self
             .db
@@ -348,7 +353,11 @@ impl Platform {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page::cut(members, page, Member::cursor))
+        let members = Page::cut(members, page, Member::cursor);
+        if first {
+            self.cache.keep_members(generation, &access.org.id, page.limit, members.clone());
+        }
+        Ok(members)
     }
 
     /// Changes a member's role. Only owners grant or take away the owner role; the last owner

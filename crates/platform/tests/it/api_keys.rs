@@ -129,3 +129,28 @@ async fn a_key_and_a_member_used_a_moment_ago_fail_once_their_organization_is_de
     ));
     assert!(matches!(t.platform.access(&ada, &acme).await, Err(PlatformError::NotFound(_))));
 }
+
+/// The first page of keys is kept in memory between calls; a new key, a key's first use and a
+/// revocation each show on the next read.
+#[tokio::test]
+async fn the_list_of_keys_follows_creation_use_and_revocation_after_it_was_read() {
+    let (t, _, _, access) = ada_owning_acme().await;
+    let first = PageRequest::first(10);
+    assert!(t.platform.api_keys(&access, &first).await.unwrap().items.is_empty());
+
+    let (key, secret) =
+        t.platform.create_api_key(&access, "ci", Scopes::of(&[Scope::SearchRead]), None).await.unwrap();
+    let listed = t.platform.api_keys(&access, &first).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].last_used_at, None);
+
+    t.platform.authenticate(format!("Bearer {secret}").as_bytes()).await.unwrap();
+    let listed = t.platform.api_keys(&access, &first).await.unwrap();
+    assert!(listed.items[0].last_used_at.is_some(), "the use is listed");
+    // The key was read again after its use was recorded: it still authenticates.
+    t.platform.authenticate(format!("Bearer {secret}").as_bytes()).await.unwrap();
+
+    t.platform.revoke_api_key(&access, &key.id).await.unwrap();
+    let listed = t.platform.api_keys(&access, &first).await.unwrap();
+    assert!(listed.items[0].revoked_at.is_some(), "the revocation is listed");
+}

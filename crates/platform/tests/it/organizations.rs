@@ -244,3 +244,34 @@ async fn a_users_organizations_follow_every_change_after_they_were_read() {
     p.delete_organization(&eve).await.unwrap();
     assert!(p.organizations_of(user(&w.bob), &first).await.unwrap().items.is_empty());
 }
+
+/// The first page of members is kept in memory between calls; a member joining, changing role and
+/// leaving each show on the next read.
+#[tokio::test]
+async fn the_list_of_members_follows_every_change_after_it_was_read() {
+    let w = world().await;
+    let p = &w.t.platform;
+    let first = PageRequest::first(20);
+    let ada = p.access(&w.ada, &w.org).await.unwrap();
+    let roles = |page: ledge_platform::Page<ledge_platform::Member>| {
+        page.items.into_iter().map(|m| (m.email, m.role)).collect::<Vec<_>>()
+    };
+    let before =
+        [("ada@example.com".to_string(), Role::Owner), ("bob@example.com".to_string(), Role::Member)];
+    assert_eq!(roles(p.members(&ada, &first).await.unwrap()), before);
+
+    let (_, token) = p.create_invitation(&ada, "eve@example.com", Role::Admin, None).await.unwrap();
+    p.accept_invitation(user(&w.eve), &token).await.unwrap();
+    let mut expected = before.to_vec();
+    expected.push(("eve@example.com".into(), Role::Admin));
+    assert_eq!(roles(p.members(&ada, &first).await.unwrap()), expected);
+
+    let bob_id = user(&w.bob).id.clone();
+    p.change_role(&ada, &bob_id, Role::Admin).await.unwrap();
+    expected[1].1 = Role::Admin;
+    assert_eq!(roles(p.members(&ada, &first).await.unwrap()), expected);
+
+    p.remove_member(&ada, &bob_id).await.unwrap();
+    expected.remove(1);
+    assert_eq!(roles(p.members(&ada, &first).await.unwrap()), expected);
+}
