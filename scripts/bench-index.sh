@@ -7,7 +7,9 @@
 #
 # usage: scripts/bench-index.sh [work-dir]     (default: a new temporary directory, kept for reruns)
 # env:   BENCH_FILES (default 11500 text files: just over 10,000 that ledge indexes; or `all`),
-#        LEDGE_BIN (default target/release/ledge, built if missing), LEDGE_TEST_MODEL_WHEEL
+#        BENCH_REPO (index this git repository instead of the corpus, and stop after the full index:
+#        scripts/bench-index-limits.sh uses it), LEDGE_BIN (default target/release/ledge, built if
+#        missing), LEDGE_TEST_MODEL_WHEEL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,19 +26,23 @@ fi
 # 1. The corpus: cargo vendor of this workspace (offline first, from the local registry cache), then
 #    whole crates of it, in name order, until BENCH_FILES text files (default 11500; `all` for every
 #    crate), committed into a git repository. Text = no NUL byte in the first 8 KiB, at most 1 MiB.
-files=${BENCH_FILES:-11500}
-vendor=$work/vendor
-if [ ! -d "$vendor" ]; then
-    cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null 2>&1 ||
-        cargo vendor --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null
-    mv "$vendor.tmp" "$vendor"
-fi
-corpus=$work/corpus-$files
-if [ ! -d "$corpus/.git" ]; then
-    rm -rf "$corpus"
-    # `vendor/` is skipped as vendored by ledge's filter: the crates are the repository's own code here.
-    mkdir -p "$corpus/crates"
-    python3 - "$vendor" "$corpus/crates" "$files" <<'EOF2'
+if [ -n "${BENCH_REPO:-}" ]; then
+    corpus=$BENCH_REPO
+    echo "corpus: $corpus (BENCH_REPO)"
+else
+    files=${BENCH_FILES:-11500}
+    vendor=$work/vendor
+    if [ ! -d "$vendor" ]; then
+        cargo vendor --offline --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null 2>&1 ||
+            cargo vendor --versioned-dirs --manifest-path "$root/Cargo.toml" "$vendor.tmp" >/dev/null
+        mv "$vendor.tmp" "$vendor"
+    fi
+    corpus=$work/corpus-$files
+    if [ ! -d "$corpus/.git" ]; then
+        rm -rf "$corpus"
+        # `vendor/` is skipped as vendored by ledge's filter: the crates are the repository's own code here.
+        mkdir -p "$corpus/crates"
+        python3 - "$vendor" "$corpus/crates" "$files" <<'EOF2'
 import os, shutil, sys
 vendor, out, want = sys.argv[1], sys.argv[2], sys.argv[3]
 def text_files(root):
@@ -57,11 +63,12 @@ for crate in sorted(os.listdir(vendor)):
     shutil.copytree(os.path.join(vendor, crate), os.path.join(out, crate), symlinks=True)
 print(f"corpus: {len(os.listdir(out))} crates, {total} text files", file=sys.stderr)
 EOF2
-    git -C "$corpus" init --quiet --initial-branch=main
-    git -C "$corpus" add --all
-    git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -m corpus
+        git -C "$corpus" init --quiet --initial-branch=main
+        git -C "$corpus" add --all
+        git -C "$corpus" -c user.name=bench -c user.email=bench@example.com commit --quiet -m corpus
+    fi
+    echo "corpus: $corpus ($(git -C "$corpus" ls-files | wc -l) files in git)"
 fi
-echo "corpus: $corpus ($(git -C "$corpus" ls-files | wc -l) files in git)"
 
 # 2. A fresh data directory with the model installed.
 data=$work/data
@@ -94,6 +101,7 @@ print(f"{label}: state {s['state']}, files {s['files_done']} indexed / {s['files
 EOF
 }
 measure full
+[ -z "${BENCH_REPO:-}" ] || exit 0
 
 # 4. A push changing 10 files, through `ledge serve`: from the signed webhook's 202 until the index
 #    status shows the new commit finished (keyword documents committed, every embedding written).
