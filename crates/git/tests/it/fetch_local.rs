@@ -293,29 +293,44 @@ fn mirrors_and_errors_cross_threads() {
 /// whole pack entry or as a delta against another version; each reads back byte for byte.
 #[test]
 fn large_blobs_are_copied_whole_from_loose_packed_and_deltified_sources() {
-    let first = big_text();
-    let second = format!("{first}one more line at the end\n");
+    let content = big_text();
     for storage in ["loose", "packed", "deltified"] {
         let repo = TestRepo::new();
-        repo.write("dump.sql", &first);
+        repo.write("dump.sql", &content);
         repo.write("small.txt", "small\n");
-        let mut commit = repo.commit("first");
+        let commit = repo.commit("first");
         if storage == "deltified" {
-            repo.write("dump.sql", &second);
-            commit = repo.commit("second");
+            // git keeps the newest version whole and stores older ones as deltas against it.
+            repo.write("dump.sql", format!("{content}one more line at the end\n"));
+            repo.commit("second");
         }
         if storage != "loose" {
             repo.git(&["repack", "-a", "-d", "-f", "--quiet"]);
         }
+        let blob: BlobId = repo.blob_id(commit, "dump.sql").parse().expect("blob id");
+        if storage == "deltified" {
+            let listing = repo.git(&["verify-pack", "-v", &pack_index(&repo)]);
+            let line = listing.lines().find(|l| l.starts_with(&blob.to_hex())).expect("blob in the pack");
+            assert_eq!(line.split_whitespace().count(), 7, "the blob is stored as a delta: {line}");
+        }
         let mirror = TestMirror::new();
         let fetched = mirror.fetch(&repo.source(), &Want::Commit(commit), None).expect(storage);
 
-        let expected = if storage == "deltified" { &second } else { &first };
-        let blob: BlobId = repo.blob_id(commit, "dump.sql").parse().expect("blob id");
         let read = mirror.read_with_limit(blob, u64::MAX).expect(storage);
-        assert!(read == expected.as_bytes(), "{storage}: the copy differs from the source");
+        assert!(read == content.as_bytes(), "{storage}: the copy differs from the source");
         let stats = mirror.stats().expect("stats");
         assert_eq!(stats.loose_objects, 1, "{storage}: the large blob is a loose object");
         assert_eq!(stats.packed_objects + stats.loose_objects, fetched.received_objects, "{storage}");
     }
+}
+
+/// The path of the source's one pack index, after `git repack -a -d`.
+fn pack_index(repo: &TestRepo) -> String {
+    let dir = repo.path().join(".git/objects/pack");
+    let index = std::fs::read_dir(&dir)
+        .expect("pack dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "idx"))
+        .expect("a pack index");
+    index.display().to_string()
 }
