@@ -87,13 +87,8 @@ impl Platform {
     /// One page of the organization's keys (revoked and expired ones too), oldest first.
     pub async fn api_keys(&self, access: &Access, page: &PageRequest) -> Result<Page<ApiKey>> {
         let org = &access.org.id;
-        let first = page.after.is_none();
-        if first && let Some(cached) = self.cache.api_key_page(org, page.limit) {
-            return Ok(cached);
-        }
-        let generation = self.cache.generation();
         let position = |k: &ApiKey| Cursor { at: k.created_at, id: k.id.clone() };
-        let keys = crate::page::org_rows(
+        let read = crate::page::org_rows(
             &self.db,
             "api_keys",
             ApiKey::COLUMNS,
@@ -101,12 +96,8 @@ impl Platform {
             page,
             ApiKey::from_row,
             position,
-        )
-        .await?;
-        if first {
-            self.cache.keep_api_key_page(generation, org, page.limit, keys.clone());
-        }
-        Ok(keys)
+        );
+        self.first_page_cached(org, page, read).await
     }
 
     /// Revokes a key of the organization; it fails from the next request on.

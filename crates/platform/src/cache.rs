@@ -36,7 +36,7 @@ pub(crate) struct CachedKey {
 }
 
 #[derive(Debug, Default)]
-struct Entries {
+pub(crate) struct Entries {
     generation: u64,
     bytes: usize,
     sessions: HashMap<String, CachedSession>,
@@ -56,7 +56,54 @@ struct Entries {
 /// The first page of a list per owner (a user or an organization), with the page size it was read
 /// with: another size is another page.
 #[derive(Debug)]
-struct FirstPages<T>(HashMap<String, (u32, Page<T>)>);
+pub(crate) struct FirstPages<T>(HashMap<String, (u32, Page<T>)>);
+
+/// A record whose lists' first pages are kept: where they live, and what one weighs.
+pub(crate) trait Listed: Clone {
+    fn pages(entries: &Entries) -> &FirstPages<Self>;
+    fn pages_mut(entries: &mut Entries) -> &mut FirstPages<Self>;
+    /// The bytes of its text, as the budget counts them.
+    fn bytes(&self) -> usize;
+}
+
+/// A user's organizations, by user id.
+impl Listed for OrganizationWithRole {
+    fn pages(entries: &Entries) -> &FirstPages<Self> {
+        &entries.organizations_of
+    }
+    fn pages_mut(entries: &mut Entries) -> &mut FirstPages<Self> {
+        &mut entries.organizations_of
+    }
+    fn bytes(&self) -> usize {
+        organization_bytes(&self.organization)
+    }
+}
+
+/// An organization's members, by organization id.
+impl Listed for Member {
+    fn pages(entries: &Entries) -> &FirstPages<Self> {
+        &entries.members
+    }
+    fn pages_mut(entries: &mut Entries) -> &mut FirstPages<Self> {
+        &mut entries.members
+    }
+    fn bytes(&self) -> usize {
+        self.user_id.len() + self.email.len() + self.name.len()
+    }
+}
+
+/// An organization's API keys, by organization id.
+impl Listed for ApiKey {
+    fn pages(entries: &Entries) -> &FirstPages<Self> {
+        &entries.api_key_pages
+    }
+    fn pages_mut(entries: &mut Entries) -> &mut FirstPages<Self> {
+        &mut entries.api_key_pages
+    }
+    fn bytes(&self) -> usize {
+        api_key_bytes(self)
+    }
+}
 
 impl<T> Default for FirstPages<T> {
     fn default() -> Self {
@@ -163,28 +210,12 @@ impl RecordCache {
         self.entries().api_keys.get(id).cloned()
     }
 
-    /// The first page of `user`'s organizations, if it was read with the same page size.
-    pub fn organizations_of(&self, user: &str, limit: u32) -> Option<Page<OrganizationWithRole>> {
+    /// The first page of `owner`'s list of `T`, if it was read with the same page size.
+    pub fn first_page<T: Listed>(&self, owner: &str, limit: u32) -> Option<Page<T>> {
         if !self.enabled {
             return None;
         }
-        self.entries().organizations_of.get(user, limit)
-    }
-
-    /// The first page of `org`'s members, if it was read with the same page size.
-    pub fn members(&self, org: &str, limit: u32) -> Option<Page<Member>> {
-        if !self.enabled {
-            return None;
-        }
-        self.entries().members.get(org, limit)
-    }
-
-    /// The first page of `org`'s API keys, if it was read with the same page size.
-    pub fn api_key_page(&self, org: &str, limit: u32) -> Option<Page<ApiKey>> {
-        if !self.enabled {
-            return None;
-        }
-        self.entries().api_key_pages.get(org, limit)
+        T::pages(&self.entries()).get(owner, limit)
     }
 
     /// Keeps what a read that started at `generation` found, unless something changed since.
@@ -232,30 +263,10 @@ impl RecordCache {
         });
     }
 
-    pub fn keep_organizations_of(
-        &self,
-        generation: Generation,
-        user: &str,
-        limit: u32,
-        page: Page<OrganizationWithRole>,
-    ) {
-        let items: usize =
-            page.items.iter().map(|o| organization_bytes(&o.organization) + ENTRY_OVERHEAD).sum();
-        let bytes = user.len() + items + ENTRY_OVERHEAD;
-        self.keep(generation, bytes, |e| e.organizations_of.put(user, limit, page));
-    }
-
-    pub fn keep_members(&self, generation: Generation, org: &str, limit: u32, page: Page<Member>) {
-        let items: usize =
-            page.items.iter().map(|m| m.user_id.len() + m.email.len() + m.name.len() + ENTRY_OVERHEAD).sum();
-        let bytes = org.len() + items + ENTRY_OVERHEAD;
-        self.keep(generation, bytes, |e| e.members.put(org, limit, page));
-    }
-
-    pub fn keep_api_key_page(&self, generation: Generation, org: &str, limit: u32, page: Page<ApiKey>) {
-        let items: usize = page.items.iter().map(|k| api_key_bytes(k) + ENTRY_OVERHEAD).sum();
-        let bytes = org.len() + items + ENTRY_OVERHEAD;
-        self.keep(generation, bytes, |e| e.api_key_pages.put(org, limit, page));
+    pub fn keep_first_page<T: Listed>(&self, generation: Generation, owner: &str, limit: u32, page: Page<T>) {
+        let items: usize = page.items.iter().map(|item| item.bytes() + ENTRY_OVERHEAD).sum();
+        let bytes = owner.len() + items + ENTRY_OVERHEAD;
+        self.keep(generation, bytes, |e| T::pages_mut(e).put(owner, limit, page));
     }
 
     /// Forgets what `change` made stale, and makes every read in flight forget what it found.
@@ -330,12 +341,16 @@ mod tests {
             items: vec![OrganizationWithRole { organization: org("o1"), role: Role::Member, joined_at: 5 }],
             next_cursor: None,
         };
-        cache.keep_organizations_of(cache.generation(), "u1", 100, page.clone());
-        assert_eq!(cache.organizations_of("u1", 100), Some(page));
-        assert_eq!(cache.organizations_of("u1", 20), None, "another page size is another page");
-        assert_eq!(cache.organizations_of("u2", 100), None);
+        cache.keep_first_page(cache.generation(), "u1", 100, page.clone());
+        assert_eq!(cache.first_page("u1", 100), Some(page));
+        assert_eq!(
+            cache.first_page::<OrganizationWithRole>("u1", 20),
+            None,
+            "another page size is another page"
+        );
+        assert_eq!(cache.first_page::<OrganizationWithRole>("u2", 100), None);
         cache.forget(Change::Organizations);
-        assert_eq!(cache.organizations_of("u1", 100), None);
+        assert_eq!(cache.first_page::<OrganizationWithRole>("u1", 100), None);
     }
 
     #[test]
@@ -345,13 +360,13 @@ mod tests {
             Page { items: Vec::new(), next_cursor: None }
         }
         for change in [Change::ApiKeyCreated, Change::ApiKey("k1"), Change::Organizations] {
-            cache.keep_api_key_page(cache.generation(), "o1", 20, empty());
-            cache.keep_members(cache.generation(), "o1", 20, empty());
-            assert!(cache.api_key_page("o1", 20).is_some());
+            cache.keep_first_page::<ApiKey>(cache.generation(), "o1", 20, empty());
+            cache.keep_first_page::<Member>(cache.generation(), "o1", 20, empty());
+            assert!(cache.first_page::<ApiKey>("o1", 20).is_some());
             cache.forget(change);
-            assert!(cache.api_key_page("o1", 20).is_none(), "{change:?}");
+            assert!(cache.first_page::<ApiKey>("o1", 20).is_none(), "{change:?}");
             let members_stay = !matches!(change, Change::Organizations);
-            assert_eq!(cache.members("o1", 20).is_some(), members_stay, "{change:?}");
+            assert_eq!(cache.first_page::<Member>("o1", 20).is_some(), members_stay, "{change:?}");
         }
     }
 

@@ -161,11 +161,14 @@ impl Platform {
         page: &PageRequest,
     ) -> Result<Page<OrganizationWithRole>> {
         // The first page is what `GET /auth/me` shows on every call: kept while nothing changes.
-        let first = page.after.is_none();
-        if first && let Some(cached) = self.cache.organizations_of(&user.id, page.limit) {
-            return Ok(cached);
-        }
-        let generation = self.cache.generation();
+        self.first_page_cached(&user.id, page, self.read_organizations_of(user, page)).await
+    }
+
+    async fn read_organizations_of(
+        &self,
+        user: &User,
+        page: &PageRequest,
+    ) -> Result<Page<OrganizationWithRole>> {
         let (at, id) = page.bounds();
         let sql = format!(
             "SELECT {}, m.role, m.created_at AS joined_at FROM memberships m JOIN organizations o ON o.id = m.org_id
@@ -185,11 +188,7 @@ impl Platform {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let cut = Page::cut(items, page, |o| Cursor { at: o.joined_at, id: o.organization.id.clone() });
-        if first {
-            self.cache.keep_organizations_of(generation, &user.id, page.limit, cut.clone());
-        }
-        Ok(cut)
+        Ok(Page::cut(items, page, |o| Cursor { at: o.joined_at, id: o.organization.id.clone() }))
     }
 
     /// Renames the organization.
@@ -326,11 +325,10 @@ impl Platform {
 
     /// One page of the members, in the order they joined.
     pub async fn members(&self, access: &Access, page: &PageRequest) -> Result<Page<Member>> {
-        let first = page.after.is_none();
-        if first && let Some(cached) = self.cache.members(&access.org.id, page.limit) {
-            return Ok(cached);
-        }
-        let generation = self.cache.generation();
+        self.first_page_cached(&access.org.id, page, self.read_members(access, page)).await
+    }
+
+    async fn read_members(&self, access: &Access, page: &PageRequest) -> Result<Page<Member>> {
         let (at, id) = page.bounds();
         let rows = self
             .db
@@ -353,11 +351,7 @@ impl Platform {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let members = Page::cut(members, page, Member::cursor);
-        if first {
-            self.cache.keep_members(generation, &access.org.id, page.limit, members.clone());
-        }
-        Ok(members)
+        Ok(Page::cut(members, page, Member::cursor))
     }
 
     /// Changes a member's role. Only owners grant or take away the owner role; the last owner

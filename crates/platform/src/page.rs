@@ -116,3 +116,26 @@ pub(crate) async fn org_rows<T>(
     let items = rows.iter().map(read).collect::<Result<Vec<_>>>()?;
     Ok(Page::cut(items, page, position))
 }
+
+impl crate::Platform {
+    /// The first page of `owner`'s list of `T` from the record cache, else read by `read` and kept
+    /// there; a later page is always read. `read` must not have started (futures are lazy), so the
+    /// cache's generation is taken before it runs.
+    pub(crate) async fn first_page_cached<T: crate::cache::Listed>(
+        &self,
+        owner: &str,
+        page: &PageRequest,
+        read: impl std::future::Future<Output = Result<Page<T>>>,
+    ) -> Result<Page<T>> {
+        if page.after.is_some() {
+            return read.await;
+        }
+        if let Some(cached) = self.cache.first_page(owner, page.limit) {
+            return Ok(cached);
+        }
+        let generation = self.cache.generation();
+        let read = read.await?;
+        self.cache.keep_first_page(generation, owner, page.limit, read.clone());
+        Ok(read)
+    }
+}
