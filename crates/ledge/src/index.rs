@@ -12,8 +12,8 @@ use ledge_config::Config;
 use ledge_consumers::Consumers;
 use ledge_env::{Env, QueueBinding};
 use ledge_indexing::{
-    IndexStatus, JobState, MESSAGE_VERSION, PipelineOptions, RepoRef, RepositoryJob, RepositoryTask,
-    org_of_owner,
+    IndexStatus, JobState, MESSAGE_VERSION, Pipeline, PipelineOptions, RepoRef, RepositoryJob,
+    RepositoryTask, org_of_owner,
 };
 use ledge_queue::{MessageBody, SendOptions};
 use serde::Serialize;
@@ -62,38 +62,14 @@ pub async fn run(config: Arc<Config>, source: &str, name: Option<&str>, json: bo
         let _ = stopped.wait_for(|s| *s).await;
     }));
 
-    let asked_ms = epoch_ms();
-    let job = RepositoryJob {
-        v: MESSAGE_VERSION,
-        org: repo.org().to_owned(),
-        repo: repo.key(),
-        task: RepositoryTask::Index { clone_url: clone_url.clone(), commit: None, before: None },
-        order: asked_ms,
-        delivery: None,
-    };
-    let queue = env.queue(QueueBinding::RepositoryIndexing).await?;
-    queue
-        .send(MessageBody::json_from(&job)?, SendOptions::default())
-        .await
-        .context("cannot queue the job")?;
-
-    let mut bar = Progress::new();
-    let outcome = loop {
-        tokio::time::sleep(POLL).await;
-        let status = pipeline.index_status(&repo).await.context("cannot read the job's status")?;
-        if let Some(error) = status.progress.error.as_ref().filter(|e| e.at_ms >= asked_ms) {
-            bar.clear();
-            Err(anyhow::anyhow!("cannot index {source}: {}", error.reason))?;
-        }
-        bar.show(&status, started.elapsed());
-        if status.finished {
-            bar.clear();
-            break status;
-        }
-    };
+    // Whatever the job's outcome, the pipeline is stopped and the env closed before returning: a
+    // runtime dropped under a running pipeline cancels its tasks mid-step (and logs about it).
+    let outcome = follow_job(&env, &pipeline, &repo, clone_url, source, started).await;
     let _ = stop.send(true);
-    consumers.await.context("the pipeline's task died")?.context("the pipeline failed")?;
+    let stopped = consumers.await;
     env.close().await;
+    let outcome = outcome?;
+    stopped.context("the pipeline's task died")?.context("the pipeline failed")?;
 
     let summary = summarize(&outcome, source, started.elapsed());
     if json {
@@ -105,6 +81,46 @@ pub async fn run(config: Arc<Config>, source: &str, name: Option<&str>, json: bo
 }
 
 /// The clone URL and repository key of `source`.
+/// Queues the index job and follows its status, with a progress bar, until it finished or failed.
+async fn follow_job(
+    env: &Env,
+    pipeline: &Pipeline,
+    repo: &RepoRef,
+    clone_url: String,
+    source: &str,
+    started: Instant,
+) -> anyhow::Result<IndexStatus> {
+    let asked_ms = epoch_ms();
+    let job = RepositoryJob {
+        v: MESSAGE_VERSION,
+        org: repo.org().to_owned(),
+        repo: repo.key(),
+        task: RepositoryTask::Index { clone_url, commit: None, before: None },
+        order: asked_ms,
+        delivery: None,
+    };
+    let queue = env.queue(QueueBinding::RepositoryIndexing).await?;
+    queue
+        .send(MessageBody::json_from(&job)?, SendOptions::default())
+        .await
+        .context("cannot queue the job")?;
+
+    let mut bar = Progress::new();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let status = pipeline.index_status(repo).await.context("cannot read the job's status")?;
+        if let Some(error) = status.progress.error.as_ref().filter(|e| e.at_ms >= asked_ms) {
+            bar.clear();
+            bail!("cannot index {source}: {}", error.reason);
+        }
+        bar.show(&status, started.elapsed());
+        if status.finished {
+            bar.clear();
+            return Ok(status);
+        }
+    }
+}
+
 fn resolve(source: &str, name: Option<&str>) -> anyhow::Result<(String, String)> {
     let (url, default_key) = if source.contains("://") {
         let path = source.split_once("://").map_or("", |(_, rest)| rest);
