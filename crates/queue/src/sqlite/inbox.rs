@@ -737,10 +737,22 @@ impl Inbox {
     }
 
     /// Moves every record appended before the call into the tables. Cheap when there is none.
-    pub(super) async fn drain(&self, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
+    ///
+    /// The work runs in a task of its own: a caller may go away at any await (a sender whose
+    /// client hung up, a timeout), and a drain stopped between a transaction's commit and the
+    /// bookkeeping after it would leave `drained` behind the table, so that the next drain
+    /// inserted the same messages again and failed on their ids, for good.
+    pub(super) async fn drain(self: &Arc<Self>, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
         if self.pending_messages.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
+        let (inbox, db) = (self.clone(), db.clone());
+        tokio::spawn(async move { inbox.drain_to_end(&db, dedup_window).await })
+            .await
+            .map_err(|e| QueueError::Backend(format!("inbox drain task failed: {e}").into()))?
+    }
+
+    async fn drain_to_end(&self, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
         let mut drained = self.drained.lock().await;
         let end = {
             let writer = self.lock_writer();
@@ -853,5 +865,48 @@ mod tests {
         assert!(matches!(outcomes[0], SendOutcome::Queued { .. }), "the failed send's key was released");
         inbox.write_through(again.unwrap()).unwrap();
         assert_eq!(inbox.pending_messages(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_drain_whose_caller_goes_away_after_its_commit_is_finished_all_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = format!("{}{SCHEMA}", super::super::SCHEMA);
+        let db = Database::open(dir.path().join("queues.db"), &schema, Default::default()).unwrap();
+        let inbox =
+            Arc::new(Inbox::open(dir.path().join("inbox"), &db, Durability::Process, 60_000).unwrap());
+        let queue: Arc<str> = "jobs".into();
+        for i in 0..100 {
+            inbox.append(&db, &queue, vec![message(&format!("k{i}"))], 60_000).await.unwrap();
+        }
+
+        // The writer thread is busy with another transaction, so a drain waits for its commit...
+        let (started, running) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                db.write_blocking(move |_| -> Result<(), QueueError> {
+                    started.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        running.recv().unwrap();
+        // ...and its caller goes away meanwhile; the drain's transaction commits after that.
+        let gone = tokio::time::timeout(Duration::ZERO, inbox.drain(&db, 60_000)).await;
+        assert!(gone.is_err(), "the drain was still waiting for its commit");
+        release.send(()).unwrap();
+        busy.join().unwrap().unwrap();
+
+        inbox.drain(&db, 60_000).await.expect("the next drain neither repeats nor fails");
+
+        assert_eq!(inbox.pending_messages(), 0);
+        let rows: i64 = db
+            .read_blocking(|conn| -> Result<i64, QueueError> {
+                Ok(conn.query_row("SELECT count(*) FROM queue_messages", [], |row| row.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(rows, 100, "each message is in the table once");
     }
 }
