@@ -63,15 +63,22 @@ use crate::{MessageId, NewMessage, QueueError, SendOutcome, now_ms};
 
 /// A segment is closed and a new one started once it holds this many bytes.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-/// Most record bytes one drain transaction moves into the tables.
-const DRAIN_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Largest record accepted when reading (a send is at most a batch: 256 KB + metadata).
 const MAX_RECORD_BYTES: u32 = 16 * 1024 * 1024;
-/// Pending bytes past which a sender drains the inbox itself before it appends: the backlog a
-/// burst may leave for the consumers is bounded, and a producer that outruns them slows down.
-pub(super) const MAX_PENDING_BYTES: u64 = 1024 * 1024 * 1024;
-/// Pending messages past which a sender drains first (bounds the pending dedup keys in memory).
-pub(super) const MAX_PENDING_MESSAGES: u64 = 262_144;
+/// How far the inbox may run ahead of the tables, and in what steps it is drained.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Pending bytes past which a sender drains the inbox itself before it appends: the backlog a
+    /// burst may leave for the consumers is bounded, and a producer that outruns them slows down.
+    pending_bytes: u64,
+    /// Pending messages past which a sender drains first (bounds the pending dedup keys in memory).
+    pending_messages: u64,
+    /// Most record bytes one drain transaction moves into the tables.
+    chunk_bytes: usize,
+}
+
+const BOUNDS: Bounds =
+    Bounds { pending_bytes: 1024 * 1024 * 1024, pending_messages: 262_144, chunk_bytes: 4 * 1024 * 1024 };
 const NO_KEY: u16 = u16::MAX;
 const VERSION: u8 = 1;
 
@@ -151,6 +158,7 @@ pub(super) struct Inbox {
     drained: tokio::sync::Mutex<Position>,
     /// Bytes known to be synced, in `Durability::PowerLoss` (segment, offset).
     synced: Mutex<Position>,
+    bounds: Bounds,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -452,7 +460,7 @@ impl Inbox {
             }
             loop {
                 let (messages, offset, corrupt) =
-                    read_records(&dir, segment, position.offset, None, DRAIN_CHUNK_BYTES, &mut queues)?;
+                    read_records(&dir, segment, position.offset, None, BOUNDS.chunk_bytes, &mut queues)?;
                 if offset == position.offset {
                     if corrupt {
                         tracing::warn!(
@@ -492,6 +500,7 @@ impl Inbox {
             pending_bytes: AtomicU64::new(0),
             drained: tokio::sync::Mutex::new(fresh),
             synced: Mutex::new(fresh),
+            bounds: BOUNDS,
         })
     }
 
@@ -501,8 +510,8 @@ impl Inbox {
 
     /// Whether a sender should drain before appending (the backlog is at its bound).
     pub(super) fn is_full(&self) -> bool {
-        self.pending_bytes.load(Ordering::Acquire) >= MAX_PENDING_BYTES
-            || self.pending_messages.load(Ordering::Acquire) >= MAX_PENDING_MESSAGES
+        self.pending_bytes.load(Ordering::Acquire) >= self.bounds.pending_bytes
+            || self.pending_messages.load(Ordering::Acquire) >= self.bounds.pending_messages
     }
 
     /// Messages appended and not yet moved into the tables.
@@ -743,16 +752,36 @@ impl Inbox {
     /// bookkeeping after it would leave `drained` behind the table, so that the next drain
     /// inserted the same messages again and failed on their ids, for good.
     pub(super) async fn drain(self: &Arc<Self>, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
+        self.drain_in_task(db, dedup_window, Until::End).await
+    }
+
+    /// Moves records into the tables, a chunk at a time, until the inbox is below its bounds: what
+    /// a sender does when it finds the inbox full. One chunk costs milliseconds, where moving the
+    /// whole backlog (up to a gigabyte) held that sender, and every sender behind it, for seconds.
+    pub(super) async fn drain_below_bounds(
+        self: &Arc<Self>,
+        db: &Database,
+        dedup_window: i64,
+    ) -> Result<(), QueueError> {
+        self.drain_in_task(db, dedup_window, Until::BelowBounds).await
+    }
+
+    async fn drain_in_task(
+        self: &Arc<Self>,
+        db: &Database,
+        dedup_window: i64,
+        how_far: Until,
+    ) -> Result<(), QueueError> {
         if self.pending_messages.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
         let (inbox, db) = (self.clone(), db.clone());
-        tokio::spawn(async move { inbox.drain_to_end(&db, dedup_window).await })
+        tokio::spawn(async move { inbox.drain_until(&db, dedup_window, how_far).await })
             .await
             .map_err(|e| QueueError::Backend(format!("inbox drain task failed: {e}").into()))?
     }
 
-    async fn drain_to_end(&self, db: &Database, dedup_window: i64) -> Result<(), QueueError> {
+    async fn drain_until(&self, db: &Database, dedup_window: i64, how_far: Until) -> Result<(), QueueError> {
         let mut drained = self.drained.lock().await;
         let end = {
             let writer = self.lock_writer();
@@ -760,10 +789,19 @@ impl Inbox {
         };
         let mut queues = HashMap::new();
         while *drained < end {
+            if how_far == Until::BelowBounds && !self.is_full() {
+                break;
+            }
             let from = *drained;
             let until = (from.segment == end.segment).then_some(end.offset);
-            let (messages, offset, corrupt) =
-                read_records(&self.dir, from.segment, from.offset, until, DRAIN_CHUNK_BYTES, &mut queues)?;
+            let (messages, offset, corrupt) = read_records(
+                &self.dir,
+                from.segment,
+                from.offset,
+                until,
+                self.bounds.chunk_bytes,
+                &mut queues,
+            )?;
             if corrupt {
                 return Err(QueueError::Backend(
                     format!("queue inbox segment {} is corrupt at offset {offset}", from.segment).into(),
@@ -809,6 +847,15 @@ impl Inbox {
         }
         Ok(())
     }
+}
+
+/// How far a drain goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Every record appended before the drain started.
+    End,
+    /// Until the inbox is below its bounds ([`Inbox::is_full`] is false).
+    BelowBounds,
 }
 
 /// Creates segment `number` (empty) and returns it open for appending. With
@@ -867,6 +914,38 @@ mod tests {
         assert_eq!(inbox.pending_messages(), 1);
     }
 
+    fn count_rows(db: &Database) -> i64 {
+        db.read_blocking(|conn| -> Result<i64, QueueError> {
+            Ok(conn.query_row("SELECT count(*) FROM queue_messages", [], |row| row.get(0))?)
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_sender_at_the_bound_drains_only_until_the_inbox_is_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = format!("{}{SCHEMA}", super::super::SCHEMA);
+        let db = Database::open(dir.path().join("queues.db"), &schema, Default::default()).unwrap();
+        let mut inbox = Inbox::open(dir.path().join("inbox"), &db, Durability::Process, 60_000).unwrap();
+        // Ten messages at most, and one record per drain transaction.
+        inbox.bounds = Bounds { pending_bytes: u64::MAX, pending_messages: 10, chunk_bytes: 1 };
+        let inbox = Arc::new(inbox);
+        let queue: Arc<str> = "jobs".into();
+        for i in 0..25 {
+            inbox.append(&db, &queue, vec![message(&format!("k{i}"))], 60_000).await.unwrap();
+        }
+        assert!(inbox.is_full());
+
+        inbox.drain_below_bounds(&db, 60_000).await.unwrap();
+        assert!(!inbox.is_full());
+        assert_eq!(inbox.pending_messages(), 9, "it stopped as soon as the inbox was below the bound");
+        assert_eq!(count_rows(&db), 16);
+
+        inbox.drain(&db, 60_000).await.unwrap();
+        assert_eq!(inbox.pending_messages(), 0);
+        assert_eq!(count_rows(&db), 25, "a consumer's drain moves the rest");
+    }
+
     #[tokio::test]
     async fn a_drain_whose_caller_goes_away_after_its_commit_is_finished_all_the_same() {
         let dir = tempfile::tempdir().unwrap();
@@ -902,11 +981,6 @@ mod tests {
         inbox.drain(&db, 60_000).await.expect("the next drain neither repeats nor fails");
 
         assert_eq!(inbox.pending_messages(), 0);
-        let rows: i64 = db
-            .read_blocking(|conn| -> Result<i64, QueueError> {
-                Ok(conn.query_row("SELECT count(*) FROM queue_messages", [], |row| row.get(0))?)
-            })
-            .unwrap();
-        assert_eq!(rows, 100, "each message is in the table once");
+        assert_eq!(count_rows(&db), 100, "each message is in the table once");
     }
 }

@@ -308,11 +308,11 @@ impl QueueBackend for SqliteQueues {
 
     async fn send(&self, queue: &str, messages: Vec<NewMessage>) -> Result<Vec<SendOutcome>, QueueError> {
         let state = self.state(queue)?.clone();
-        if self.inbox.is_full() {
-            // The consumers are far behind: this sender moves the backlog into the tables itself.
-            self.drain_inbox().await?;
-        }
         let dedup_window = millis(self.config.dedup_window());
+        if self.inbox.is_full() {
+            // The consumers are far behind: this sender moves some of the backlog into the tables.
+            self.inbox.drain_below_bounds(&self.db, dedup_window).await?;
+        }
         let outcomes = self.inbox.append(&self.db, &state.name, messages, dedup_window).await?;
         if outcomes.iter().any(|o| matches!(o, SendOutcome::Queued { .. })) {
             state.sent.notify_one();
