@@ -35,10 +35,6 @@ use tokio::sync::OnceCell;
 
 pub use bindings::{BucketBinding, DurableBinding, KvBinding, QueueBinding};
 
-/// How much lower than normal the queues database's writer and checkpointer run (the consumers'
-/// priority, see `ledge serve`): under a burst of webhooks, answering gets the CPU first.
-pub const QUEUE_WRITER_NICENESS: i32 = 19;
-
 /// The metadata properties of the code-chunk vectors that searches filter on (each a string index:
 /// a dictionary code per vector in memory).
 pub const CODE_VECTOR_FILTERS: [&str; 3] = ["repo", "language", "path"];
@@ -200,7 +196,7 @@ impl Env {
                 options.durability = sqlite_options(&self.config).durability;
                 // The queues' writes are the consumers' work, whoever opens the queues (with lazily
                 // started consumers, the first webhook's HTTP thread): it yields to request handling.
-                options.background_niceness = QUEUE_WRITER_NICENESS;
+                options.background = true;
                 let queues = ledge_queue::SqliteQueues::open(self.queues_path(), options)
                     .map_err(|e| EnvError::open("queues", e))?;
                 self.queues_opened.send_replace(true);

@@ -172,7 +172,7 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
     let mut servers = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let (app, shutdown) = (app.clone(), until_stopped());
-        servers.push(on_own_thread(format!("ledge-http-{i}"), 0, move || async move {
+        servers.push(on_own_thread(format!("ledge-http-{i}"), Priority::Serving, move || async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             ledge_api::serve(listener, app, shutdown).await
         })?);
@@ -194,7 +194,7 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
     // pipeline and their code out of memory.
     let mut consumers = {
         let (env, metrics_state, shutdown) = (env.clone(), state.clone(), until_stopped());
-        on_own_thread("ledge-consumers".into(), CONSUMER_NICENESS, move || async move {
+        on_own_thread("ledge-consumers".into(), Priority::Background, move || async move {
             let mut shutdown = Box::pin(shutdown);
             if !env.queues_exist() {
                 tokio::select! {
@@ -263,10 +263,18 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
 /// the time to the first `/health` answer (5 ms → 15–22 ms). Queued work waits this long longer.
 const CONSUMERS_START_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// How much lower than the HTTP path the queue consumers run (a `nice` increment): the lowest.
-/// They use whatever CPU answering requests leaves; under a burst of webhooks the queues absorb
-/// the work and drain after it (nice 10 gave ~11 k webhooks/s, nice 19 ~12–14 k).
-const CONSUMER_NICENESS: i32 = 19;
+/// How a thread of `ledge serve` is scheduled.
+#[derive(Clone, Copy)]
+enum Priority {
+    /// The HTTP threads: the normal priority and policy. (Longer time slices and `SCHED_BATCH`
+    /// were tried; what they gained in throughput they lost in webhook p99, see BENCHMARKS.md.)
+    Serving,
+    /// The queue consumers and every thread they start: the lowest `nice` level
+    /// (`ledge_sqlite::run_in_background`). They use whatever CPU answering requests leaves;
+    /// under a burst of webhooks the queues absorb the work and drain after it (nice 10 gave
+    /// ~11 k webhooks/s, nice 19 ~12–14 k).
+    Background,
+}
 
 /// Threads that serve HTTP: one per core.
 fn http_threads() -> usize {
@@ -298,11 +306,10 @@ async fn listen(
     Ok((listeners, address))
 }
 
-/// Runs `work` on a new thread with its own single-threaded runtime, `niceness` below normal
-/// CPU priority.
+/// Runs `work` on a new thread with its own single-threaded runtime, scheduled as `priority` says.
 fn on_own_thread<F, Fut>(
     name: String,
-    niceness: i32,
+    priority: Priority,
     work: F,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<Fut::Output>>
 where
@@ -313,8 +320,8 @@ where
     let (done, finished) = tokio::sync::oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name(name).spawn(move || {
-        if niceness > 0 {
-            lower_priority(niceness);
+        if let Priority::Background = priority {
+            ledge_sqlite::run_in_background();
         }
         let _ = done.send(runtime.block_on(work()));
     })?;
@@ -349,17 +356,6 @@ fn tune_malloc() {
             }
         }
     });
-}
-
-/// Lowers the calling thread's CPU priority (threads it starts inherit it).
-#[allow(unsafe_code)]
-fn lower_priority(increment: i32) {
-    // SAFETY: setpriority has no memory-safety preconditions. On Linux, PRIO_PROCESS with
-    // who = 0 names the calling thread only (threads are scheduled as separate tasks).
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, increment) };
-    if result != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the consumers' CPU priority");
-    }
 }
 
 fn limits(server: &ledge_config::ServerConfig) -> ledge_api::Limits {

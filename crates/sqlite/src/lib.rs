@@ -77,29 +77,31 @@ pub struct Options {
     pub readers: usize,
     /// Most write jobs folded into one transaction.
     pub max_group: usize,
-    /// How much lower than normal the CPU priority of the writer and checkpointer threads is (a
-    /// `nice` increment, Linux; 0 keeps the opening thread's). For a database whose writes are
-    /// background work, so that they yield the CPU to request handling whoever opened it.
-    pub background_niceness: i32,
+    /// The writer and checkpointer threads run at the lowest CPU priority ([`run_in_background`];
+    /// otherwise they keep the opening thread's). For a database whose writes are background
+    /// work, so that they yield the CPU to request handling whoever opened it.
+    pub background: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { durability: Durability::Process, readers: 4, max_group: 512, background_niceness: 0 }
+        Options { durability: Durability::Process, readers: 4, max_group: 512, background: false }
     }
 }
 
-/// Lowers the calling thread's CPU priority by `increment` (Linux schedules threads as tasks of their
-/// own: `PRIO_PROCESS` with `who = 0` names the calling thread only). A failure is logged, not fatal.
+/// Lowers the calling thread's CPU priority to the lowest `nice` level, 19 (Linux schedules
+/// threads as tasks of their own: `PRIO_PROCESS` with `who = 0` names the calling thread only, and
+/// threads it starts inherit it). A failure is logged, not fatal.
+///
+/// Not `SCHED_IDLE`: request handlers sometimes wait for a background thread (a sender when the
+/// queue inbox is at its bound, `/metrics` reading queue depths). With the queues' threads at
+/// `SCHED_IDLE`, `/metrics` took over 5 s to answer during a webhook burst.
 #[allow(unsafe_code)]
-fn lower_thread_priority(increment: i32) {
-    if increment <= 0 {
-        return;
-    }
+pub fn run_in_background() {
     // SAFETY: setpriority has no memory-safety preconditions.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, increment) };
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) };
     if result != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower a SQLite thread's CPU priority");
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower a thread's CPU priority");
     }
 }
 
@@ -228,18 +230,22 @@ impl Database {
         let (kick, kicked) = mpsc::sync_channel::<()>(1);
         let backfilled = Arc::new(AtomicI32::new(0));
         let checkpoint = Checkpointer { kick, backfilled: backfilled.clone() };
-        let niceness = options.background_niceness;
+        let background = options.background;
         thread::Builder::new()
             .name(format!("sqlite-ckpt:{file}"))
             .spawn(move || {
-                lower_thread_priority(niceness);
+                if background {
+                    run_in_background();
+                }
                 checkpoint_loop(&checkpoint_conn, kicked, &backfilled)
             })
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         thread::Builder::new()
             .name(format!("sqlite-writer:{file}"))
             .spawn(move || {
-                lower_thread_priority(niceness);
+                if background {
+                    run_in_background();
+                }
                 writer_loop(&mut write_conn, rx, max_group, checkpoint)
             })
             .map_err(|source| Error::Io { path: path.clone(), source })?;

@@ -92,10 +92,10 @@ pub struct SqliteQueueOptions {
     /// How often expired messages and dedup keys are purged (default 60 s). The purge runs on the
     /// tokio runtime `open` is called from; outside one, call `purge_expired` yourself.
     pub purge_interval: Duration,
-    /// CPU priority decrement of the database's writer and checkpointer threads
-    /// ([`ledge_sqlite::Options::background_niceness`]): their work is the consumers' (draining the
-    /// inbox, claims, acks), so a server lowers it to the consumers' priority. Default 0.
-    pub background_niceness: i32,
+    /// Whether the database's writer and checkpointer threads run at the lowest CPU priority
+    /// ([`ledge_sqlite::Options::background`]): their work is the consumers' (draining the inbox,
+    /// claims, acks), so a server lowers it to the consumers' priority. Default false.
+    pub background: bool,
 }
 
 impl SqliteQueueOptions {
@@ -104,7 +104,7 @@ impl SqliteQueueOptions {
             config,
             durability: Durability::default(),
             purge_interval: Duration::from_secs(60),
-            background_niceness: 0,
+            background: false,
         }
     }
 }
@@ -136,13 +136,13 @@ impl SqliteQueues {
         path: impl AsRef<Path>,
         options: SqliteQueueOptions,
     ) -> Result<Arc<SqliteQueues>, QueueError> {
-        let SqliteQueueOptions { config, durability, purge_interval, background_niceness } = options;
+        let SqliteQueueOptions { config, durability, purge_interval, background } = options;
         config.validate()?;
         if purge_interval.is_zero() {
             return Err(QueueError::invalid("purge_interval", "must be more than 0"));
         }
         let sqlite_options =
-            ledge_sqlite::Options { durability, background_niceness, ..ledge_sqlite::Options::default() };
+            ledge_sqlite::Options { durability, background, ..ledge_sqlite::Options::default() };
         let path = path.as_ref();
         let db = Database::open(path, &format!("{SCHEMA}{}", inbox::SCHEMA), sqlite_options)?;
         let dedup_window = millis(config.dedup_window());
