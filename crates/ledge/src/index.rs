@@ -80,7 +80,6 @@ pub async fn run(config: Arc<Config>, source: &str, name: Option<&str>, json: bo
     Ok(summary.state == JobState::Indexed)
 }
 
-/// The clone URL and repository key of `source`.
 /// Queues the index job and follows its status, with a progress bar, until it finished or failed.
 async fn follow_job(
     env: &Env,
@@ -121,6 +120,7 @@ async fn follow_job(
     }
 }
 
+/// The clone URL and repository key of `source`.
 fn resolve(source: &str, name: Option<&str>) -> anyhow::Result<(String, String)> {
     let (url, default_key) = if source.contains("://") {
         let path = source.split_once("://").map_or("", |(_, rest)| rest);

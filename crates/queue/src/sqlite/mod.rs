@@ -11,9 +11,10 @@
 //!
 //! Bodies of 512 bytes or more are stored LZ4-compressed when that saves at least an eighth
 //! (`body_encoding` 1): webhook payloads shrink ~5x, and every byte not written to the WAL is a
-//! byte not copied again by the checkpoint. Compression runs when the inbox is drained (on the
-//! consumer's task, which runs at low priority in `ledge serve`), decompression on the claimer's
-//! task; neither on the writer thread, nor on the sender's request path.
+//! byte not copied again by the checkpoint. Compression runs when the inbox is drained (in a task
+//! on the drainer's runtime: the consumers', at low priority in `ledge serve`, or a sender's when
+//! it finds the inbox at its bound), decompression on the claimer's task; never on the writer
+//! thread.
 
 mod inbox;
 mod key_filter;
