@@ -189,7 +189,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pending::routes())
         .merge(routes::openapi::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around_request))
+        .layer(middleware::AroundRequestLayer::new(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
