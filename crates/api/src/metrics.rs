@@ -1,8 +1,9 @@
 //! Process metrics in the Prometheus text format: HTTP requests by route and status, request
 //! latency, queue and dead-letter depths, consumer batch latency, resident memory.
 //!
-//! Recording is on the hot path of every request, so it costs a read lock and an atomic add in the
-//! common case; rendering happens only when `/metrics` is scraped.
+//! Recording is on the hot path of every request, so it touches only the recording thread's own
+//! shard (an uncontended lock and a few atomic adds); rendering happens only when `/metrics` is
+//! scraped.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,6 +33,15 @@ impl Histogram {
         self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Adds `other`'s observations to this histogram.
+    fn add(&self, other: &Histogram) {
+        for (total, bucket) in self.buckets.iter().zip(&other.buckets) {
+            total.fetch_add(bucket.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.count.fetch_add(other.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.sum_micros.fetch_add(other.sum_micros.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Writes the `_bucket`, `_sum` and `_count` series of this histogram with `labels`
     /// (`key="value",…` without braces, may be empty).
     pub fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -50,16 +60,35 @@ impl Histogram {
     }
 }
 
+/// Requests counted by one shard: route template → (method, status, count) rows.
+type RouteCounts = HashMap<Box<str>, Vec<(&'static str, u16, u64)>>;
+
+/// One thread's share of [`HttpMetrics`], on cache lines of its own.
 #[derive(Debug, Default)]
-struct RouteCounts {
-    by_method_status: Mutex<Vec<(&'static str, u16, u64)>>,
+#[repr(align(128))]
+struct Shard {
+    routes: Mutex<RouteCounts>,
+    latency: Histogram,
 }
 
-/// HTTP request metrics.
+/// How many shards [`HttpMetrics`] has: threads beyond it share one (correct, only slower).
+const SHARDS: usize = 8;
+
+/// The shard the calling thread records into: threads take the next one on their first request.
+fn shard_index() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static INDEX: usize = (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS as u64) as usize;
+    }
+    INDEX.with(|i| *i)
+}
+
+/// HTTP request metrics. Each thread that answers requests counts into a shard of its own, so
+/// the HTTP threads never write the same cache lines or wait for one another's lock; `/metrics`
+/// adds the shards up.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    routes: RwLock<HashMap<Box<str>, Arc<RouteCounts>>>,
-    latency: Histogram,
+    shards: [Shard; SHARDS],
 }
 
 fn method_label(method: &http::Method) -> &'static str {
@@ -79,20 +108,14 @@ impl HttpMetrics {
     /// Counts one answered request. `route` is the matched route template (never the raw path,
     /// so the label set stays bounded), or `unmatched`.
     pub fn record(&self, method: &http::Method, route: &str, status: u16, elapsed: Duration) {
-        self.latency.observe(elapsed);
+        let shard = &self.shards[shard_index()];
+        shard.latency.observe(elapsed);
         let method = method_label(method);
-        let counts = self.routes.read().unwrap_or_else(|p| p.into_inner()).get(route).cloned();
-        let counts = match counts {
-            Some(c) => c,
-            None => self
-                .routes
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(route.into())
-                .or_default()
-                .clone(),
+        let mut routes = shard.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = match routes.get_mut(route) {
+            Some(rows) => rows,
+            None => routes.entry(route.into()).or_default(),
         };
-        let mut rows = counts.by_method_status.lock().unwrap_or_else(|p| p.into_inner());
         match rows.iter_mut().find(|(m, s, _)| *m == method && *s == status) {
             Some(row) => row.2 += 1,
             None => rows.push((method, status, 1)),
@@ -102,22 +125,33 @@ impl HttpMetrics {
     pub fn render(&self, out: &mut String) {
         out.push_str("# HELP ledge_http_requests_total HTTP requests answered, by route template, method and status.\n");
         out.push_str("# TYPE ledge_http_requests_total counter\n");
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<&Box<str>> = routes.keys().collect();
-        names.sort();
-        for route in names {
-            let rows = routes[route].by_method_status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut totals: std::collections::BTreeMap<Box<str>, Vec<(&'static str, u16, u64)>> =
+            Default::default();
+        let latency = Histogram::default();
+        for shard in &self.shards {
+            latency.add(&shard.latency);
+            for (route, rows) in shard.routes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let total = totals.entry(route.clone()).or_default();
+                for &(method, status, n) in rows {
+                    match total.iter_mut().find(|(m, s, _)| *m == method && *s == status) {
+                        Some(row) => row.2 += n,
+                        None => total.push((method, status, n)),
+                    }
+                }
+            }
+        }
+        for (route, rows) in totals {
             for (method, status, n) in rows {
                 let _ = writeln!(
                     out,
                     "ledge_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                    escape(route)
+                    escape(&route)
                 );
             }
         }
         out.push_str("# HELP ledge_http_request_duration_seconds Time to answer HTTP requests.\n");
         out.push_str("# TYPE ledge_http_request_duration_seconds histogram\n");
-        self.latency.render(out, "ledge_http_request_duration_seconds", "");
+        latency.render(out, "ledge_http_request_duration_seconds", "");
     }
 }
 
@@ -268,6 +302,37 @@ mod tests {
         assert!(out.contains("ledge_http_request_duration_seconds_bucket{le=\"0.0005\"} 2\n"), "{out}");
         assert!(out.contains("ledge_http_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(out.contains("ledge_http_request_duration_seconds_count 3\n"));
+    }
+
+    #[test]
+    fn requests_counted_on_many_threads_add_up() {
+        let m = HttpMetrics::default();
+        std::thread::scope(|s| {
+            for _ in 0..SHARDS + 3 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        m.record(&http::Method::GET, "/health", 200, Duration::from_micros(100));
+                    }
+                    m.record(&http::Method::GET, "/health", 503, Duration::from_secs(2));
+                });
+            }
+        });
+        let mut out = String::new();
+        m.render(&mut out);
+        let threads = SHARDS + 3;
+        assert!(out.contains(&format!(
+            "ledge_http_requests_total{{route=\"/health\",method=\"GET\",status=\"200\"}} {}\n",
+            threads * 100
+        )));
+        assert!(out.contains(&format!(
+            "ledge_http_requests_total{{route=\"/health\",method=\"GET\",status=\"503\"}} {threads}\n"
+        )));
+        assert_eq!(out.matches("route=\"/health\",method=\"GET\",status=\"200\"").count(), 1, "{out}");
+        assert!(out.contains(&format!(
+            "ledge_http_request_duration_seconds_bucket{{le=\"1\"}} {}\n",
+            threads * 100
+        )));
+        assert!(out.contains(&format!("ledge_http_request_duration_seconds_count {}\n", threads * 101)));
     }
 
     #[test]
