@@ -108,9 +108,14 @@ impl Default for Modules {
     }
 }
 
-/// Everything a handler can reach. Cheap to clone (one `Arc`).
+/// Everything a handler can reach. Cheap to clone: one `Arc` of a handle on the [`Shared`] state.
+/// Each HTTP thread serves a router over a handle of its own ([`AppState::for_thread`]).
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<Handle>);
+
+/// What [`AppState`] points at: the router clones its state a few times per request, and with one
+/// `Arc` for every thread those clones would write its count from every core at once.
+struct Handle(Arc<Shared>);
 
 pub struct Shared {
     pub env: Arc<ledge_env::Env>,
@@ -135,13 +140,13 @@ pub struct Shared {
 impl Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
-        &self.0
+        &self.0.0
     }
 }
 
 impl AppState {
     pub fn new(env: Arc<ledge_env::Env>, limits: Limits) -> AppState {
-        AppState(Arc::new(Shared {
+        AppState(Arc::new(Handle(Arc::new(Shared {
             env,
             modules: Modules::new(),
             metrics: metrics::Metrics::default(),
@@ -156,7 +161,13 @@ impl AppState {
                 limits.caller_refill,
                 100_000,
             ),
-        }))
+        }))))
+    }
+
+    /// The same state through a handle of its own, for a router that one thread serves: the
+    /// clones that router makes per request then stay in that thread's cache.
+    pub fn for_thread(&self) -> AppState {
+        AppState(Arc::new(Handle(self.0.0.clone())))
     }
 
     /// Hands the routes the indexing pipeline the queue consumers run (its coordinators' host

@@ -168,10 +168,11 @@ async fn serve(config: Config, started: Instant, allow_local_sources: bool) -> a
     };
 
     let state = ledge_api::AppState::new(env.clone(), limits(&config.server));
-    let app = ledge_api::app(state.clone());
     let mut servers = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (app, shutdown) = (app.clone(), until_stopped());
+        // A router per thread, over a state handle per thread: nothing a request touches is
+        // written by the other HTTP threads.
+        let (app, shutdown) = (ledge_api::app(state.for_thread()), until_stopped());
         servers.push(on_own_thread(format!("ledge-http-{i}"), Priority::Serving, move || async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             ledge_api::serve(listener, app, shutdown).await
