@@ -183,13 +183,28 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API. The routes of a probe and a webhook receiver (`/health`, `/metrics`,
+/// `/webhooks/github`) are built now; those of every other route module (the platform API,
+/// repositories, search, docs, …) on the first request that is for none of the former
+/// ([`LazyRoutes`]), so a ledge that only takes webhooks never builds, nor pages in the code of, a
+/// router of a hundred routes.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.body;
     Router::new()
         .merge(routes::health::routes())
         .merge(routes::metrics::routes())
         .merge(routes::webhooks::routes())
+        .layer(middleware::AroundRequestLayer::new(state.clone()))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback_service(LazyRoutes { state: state.clone(), router: Arc::default() })
+        .with_state(state)
+}
+
+/// Every route but those [`app`] builds at once, with the same middleware: what [`app`] builds on
+/// first use (public so that a test can list every route the API serves).
+pub fn lazy_routes(state: AppState) -> Router {
+    let body_limit = state.limits.body;
+    Router::new()
         .merge(routes::auth::routes())
         .merge(routes::organizations::routes())
         .merge(routes::api_keys::routes())
@@ -203,6 +218,31 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::AroundRequestLayer::new(state.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// [`lazy_routes`], built on the first request that reaches them.
+#[derive(Clone)]
+struct LazyRoutes {
+    state: AppState,
+    router: Arc<std::sync::OnceLock<Router>>,
+}
+
+impl tower::Service<axum::extract::Request> for LazyRoutes {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::convert::Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let router = self.router.get_or_init(|| lazy_routes(self.state.clone()));
+        tower::Service::call(&mut router.clone(), req)
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting connections and

@@ -118,8 +118,20 @@ pub(crate) const TABLE: &[Row] = &[
 /// The routes the router serves, read from its `Debug` output: axum 0.8 prints each path router
 /// with the path of every route id (the fallback's own router comes after `fallback_router`).
 pub(crate) fn registered_routes(app: &TestApp) -> BTreeSet<String> {
+    // The routes built at start, then those built on first use.
+    let lazy = ledge_api::lazy_routes(app.state.clone());
     let debug = format!("{:?}", app.router);
-    let served = debug.split("fallback_router").next().unwrap_or_default();
+    let lazy_debug = format!("{lazy:?}");
+    let mut routes = BTreeSet::new();
+    for debug in [debug, lazy_debug] {
+        let served = debug.split("fallback_router").next().unwrap_or_default();
+        routes.extend(route_paths(served));
+    }
+    routes
+}
+
+/// The route templates in a router's `Debug` text.
+fn route_paths(served: &str) -> BTreeSet<String> {
     let mut routes = BTreeSet::new();
     let mut rest = served;
     while let Some(at) = rest.find("RouteId(") {
