@@ -1,10 +1,13 @@
 //! Router-level behaviour: problem+json for unknown routes and methods, request ids, the pending
 //! route groups.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::http::Request;
+use axum::routing::get;
 
-use crate::harness::app;
+use crate::harness::{app, app_with};
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_problem_json() {
@@ -12,6 +15,38 @@ async fn unknown_routes_and_methods_answer_problem_json() {
     app.get("/nope").await.problem(404, "not_found");
     let answer = app.send(Request::delete("/health").body(Body::empty()).unwrap()).await;
     answer.problem(405, "method_not_allowed");
+    // The same from the routes built on first use.
+    let answer = app.send(Request::delete("/openapi.json").body(Body::empty()).unwrap()).await;
+    answer.problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_route_that_does_not_answer_in_time_gets_a_timeout_problem_and_one_that_waits_less_its_answer() {
+    let limits = ledge_api::Limits { request_timeout: Duration::from_millis(300), ..Default::default() };
+    let app = app_with(&[], limits);
+    let router = axum::Router::new()
+        .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(30)).await }))
+        .route("/waits", get(|| async { tokio::time::sleep(Duration::from_millis(50)).await }))
+        .layer(ledge_api::middleware::AroundRequestLayer::new(app.state.clone()));
+    let started = Instant::now();
+    let response =
+        tower::ServiceExt::oneshot(router.clone(), Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "timeout", "{problem}");
+    let response = tower::ServiceExt::oneshot(router, Request::get("/waits").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut metrics = String::new();
+    app.state.metrics.http.render(&mut metrics);
+    assert!(metrics.contains(r#"route="/slow",method="GET",status="503"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"route="/waits",method="GET",status="200"} 1"#), "{metrics}");
 }
 
 #[tokio::test]
