@@ -186,8 +186,8 @@ impl AppState {
 /// The whole HTTP API. The routes of a probe and a webhook receiver (`/health`, `/metrics`,
 /// `/webhooks/github`) are built now; those of every other route module (the platform API,
 /// repositories, search, docs, …) on the first request that is for none of the former
-/// ([`LazyRoutes`]), so a ledge that only takes webhooks never builds, nor pages in the code of, a
-/// router of a hundred routes.
+/// ([`LazyRoutes`]), so a ledge that only takes webhooks never builds a router of a hundred routes,
+/// and start-up does not wait for one.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.body;
     Router::new()
