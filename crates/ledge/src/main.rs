@@ -359,8 +359,9 @@ const MALLOC_ARENAS: usize = 2;
 /// nothing to release costs microseconds.
 #[allow(unsafe_code)]
 fn tune_malloc(arenas: usize) {
-    // SAFETY: mallopt only sets allocator parameters; called first thing in main, before any other
-    // thread exists, as glibc requires for M_ARENA_MAX to take effect on every arena.
+    // SAFETY: mallopt only sets allocator parameters; called in main right after the command line
+    // is parsed, before any other thread exists, as glibc requires for M_ARENA_MAX to take effect
+    // on every arena.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, i32::try_from(arenas).unwrap_or(i32::MAX));
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
